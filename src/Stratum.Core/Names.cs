@@ -1,0 +1,40 @@
+using System.Text.RegularExpressions;
+
+namespace Stratum.Core;
+
+/// <summary>
+/// The one rule for names of projects, pools, nodes, users, jobs and accelerator types: they end up
+/// in paths, URLs, labels and log lines, so they are short, lower-case and free of separators.
+/// </summary>
+public static partial class Names
+{
+    public const int MaxLength = 63;
+
+    /// <summary>Null when <paramref name="name"/> is acceptable, else what is wrong with it.</summary>
+    public static string? Problem(string? name)
+    {
+        if (string.IsNullOrEmpty(name))
+        {
+            return "must not be empty";
+        }
+
+        if (name.Length > MaxLength)
+        {
+            return $"must be at most {MaxLength} characters (got {name.Length})";
+        }
+
+        if (name.Contains('/') || name.Contains('\\') || name.Contains(".."))
+        {
+            return $"'{name}' must not contain '/', '\\' or '..'";
+        }
+
+        return Pattern().IsMatch(name)
+            ? null
+            : $"'{name}' must be lower-case letters, digits, '-', '_' or '.', starting with a letter or digit";
+    }
+
+    public static bool IsValid(string? name) => Problem(name) is null;
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9._-]*$", RegexOptions.CultureInvariant)]
+    private static partial Regex Pattern();
+}

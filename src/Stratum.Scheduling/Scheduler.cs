@@ -1,0 +1,55 @@
+using Stratum.Core.Cluster;
+using Stratum.Core.Jobs;
+
+namespace Stratum.Scheduling;
+
+/// <summary>
+/// Everything the scheduler may look at, taken at one instant. The scheduler works out free
+/// capacity itself from the placements of <see cref="Running"/>, so the snapshot cannot disagree with itself.
+/// </summary>
+public sealed record ClusterSnapshot
+{
+    public required DateTimeOffset Now { get; init; }
+
+    public required IReadOnlyList<Node> Nodes { get; init; }
+
+    public required IReadOnlyList<Project> Projects { get; init; }
+
+    /// <summary>Jobs waiting for a place: state Pending or Preempted.</summary>
+    public required IReadOnlyList<Job> Queued { get; init; }
+
+    /// <summary>Jobs holding resources: state Running, including those being stopped.</summary>
+    public required IReadOnlyList<Job> Running { get; init; }
+}
+
+/// <summary>Start <see cref="JobId"/> with one placement per replica.</summary>
+public sealed record StartDecision(long JobId, IReadOnlyList<ReplicaPlacement> Placement);
+
+/// <summary>Stop <see cref="JobId"/> (SIGTERM, grace, requeue) so that <see cref="ForJobId"/> can start.</summary>
+public sealed record PreemptDecision(long JobId, long ForJobId, string Reason);
+
+/// <summary>
+/// Why <see cref="JobId"/> waits: a sentence for people, the number of nodes rejected for each reason
+/// ("insufficient nvidia-h100": 3), and how many queued jobs are ahead of it.
+/// </summary>
+public sealed record PendingDecision(long JobId, string Reason, IReadOnlyDictionary<string, int> NodeRejections, int QueuePosition);
+
+public sealed record SchedulingDecisions(
+    IReadOnlyList<StartDecision> Starts,
+    IReadOnlyList<PreemptDecision> Preemptions,
+    IReadOnlyList<PendingDecision> Pending)
+{
+    public static SchedulingDecisions None { get; } = new([], [], []);
+}
+
+/// <summary>
+/// A scheduling policy: a pure, deterministic function from a snapshot to decisions. No IO, no clock
+/// (the snapshot carries <see cref="ClusterSnapshot.Now"/>), no randomness that the input does not seed.
+/// </summary>
+public interface ISchedulingPolicy
+{
+    /// <summary>The name users select it by in configuration.</summary>
+    string Name { get; }
+
+    SchedulingDecisions Schedule(ClusterSnapshot snapshot);
+}
