@@ -26,4 +26,47 @@ public sealed class ServerOptions
 
     /// <summary>Register this machine (CPUs, memory, NVIDIA GPUs) as a node of the "local" pool at start. Default true.</summary>
     public bool RegisterLocalNode { get; set; } = true;
+
+    /// <summary>The least severe log messages written to the console. Default Information; <c>stratum up</c> uses Warning.</summary>
+    public LogLevel MinimumLogLevel { get; set; } = LogLevel.Information;
+
+    /// <summary>Every problem with these settings, each naming the setting and the fix; empty when valid.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var problems = new List<string>();
+        if (string.IsNullOrWhiteSpace(DataDirectory))
+        {
+            problems.Add("dataDirectory: must name a directory (default ./.stratum)");
+        }
+
+        if (!System.Net.IPAddress.TryParse(ListenAddress, out _))
+        {
+            problems.Add($"listenAddress: '{ListenAddress}' is not an IP address; use 127.0.0.1 for this machine only or 0.0.0.0 for all interfaces");
+        }
+
+        if (Port is < 0 or > 65535)
+        {
+            problems.Add($"port: {Port} is not a TCP port (0 to 65535)");
+        }
+
+        if (!Scheduling.SchedulingPolicies.Names.Contains(SchedulingPolicy, StringComparer.Ordinal))
+        {
+            problems.Add($"schedulingPolicy: '{SchedulingPolicy}' is not a policy; use one of {string.Join(", ", Scheduling.SchedulingPolicies.Names)}");
+        }
+
+        foreach (var (name, value) in new[] { ("schedulingInterval", SchedulingInterval), ("reconcileInterval", ReconcileInterval) })
+        {
+            if (value < TimeSpan.FromMilliseconds(50) || value > TimeSpan.FromMinutes(10))
+            {
+                problems.Add($"{name}: {value} must be between 50ms and 10m");
+            }
+        }
+
+        if (StopGracePeriod < TimeSpan.Zero || StopGracePeriod > TimeSpan.FromHours(1))
+        {
+            problems.Add($"stopGracePeriod: {StopGracePeriod} must be between 0 and 1h");
+        }
+
+        return problems;
+    }
 }

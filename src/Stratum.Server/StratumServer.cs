@@ -1,13 +1,40 @@
+using System.Net;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Stratum.Client;
+using Microsoft.Extensions.Hosting;
+using Stratum.Client.Contracts;
+using Stratum.Execution;
+using Stratum.Persistence;
+using Stratum.Scheduling;
+using Stratum.Server.Api;
+using Stratum.Server.Apply;
+using Stratum.Server.Auth;
+using Stratum.Server.Control;
+using Stratum.Server.Hosting;
+
 namespace Stratum.Server;
 
 /// <summary>
 /// The whole server in-process: API, background loops, executor. <c>stratum up</c> and
-/// <c>stratum server</c> host it; tests start it on port 0.
+/// <c>stratum server</c> host it; tests start it on port 0. This is the composition root: the only
+/// place that picks concrete backends and reads the real clock.
 /// </summary>
 public sealed class StratumServer : IAsyncDisposable
 {
-    private StratumServer(Uri address, string dataDirectory, string adminToken)
+    public const string Version = "0.1.0";
+
+    private readonly WebApplication _app;
+    private readonly IMetadataStore _store;
+    private readonly DataDirectoryLock _lock;
+    private int _stopped;
+
+    private StratumServer(WebApplication app, IMetadataStore store, DataDirectoryLock dataLock, Uri address, string dataDirectory, string adminToken)
     {
+        _app = app;
+        _store = store;
+        _lock = dataLock;
         Address = address;
         DataDirectory = dataDirectory;
         AdminToken = adminToken;
@@ -22,15 +49,151 @@ public sealed class StratumServer : IAsyncDisposable
     /// <summary>The admin token's secret, also written to connection.json in the data directory.</summary>
     public string AdminToken { get; }
 
+    public IServiceProvider Services => _app.Services;
+
     /// <summary>Validates options (throwing <see cref="InvalidOperationException"/> listing every problem), opens or creates the data directory, migrates, and starts listening.</summary>
-    public static Task<StratumServer> StartAsync(ServerOptions options, CancellationToken cancellationToken = default) =>
-        throw new NotImplementedException("being written: see issue 2");
+    public static async Task<StratumServer> StartAsync(ServerOptions options, CancellationToken cancellationToken = default)
+    {
+        var problems = options.Validate();
+        if (problems.Count > 0)
+        {
+            throw new InvalidOperationException("The server settings are invalid:\n  " + string.Join("\n  ", problems));
+        }
+
+        var dataDirectory = Path.GetFullPath(options.DataDirectory);
+        Directory.CreateDirectory(dataDirectory);
+        var dataLock = DataDirectoryLock.Acquire(dataDirectory);
+        IMetadataStore? store = null;
+        try
+        {
+            var time = TimeProvider.System;
+            store = await SqliteMetadataStore.OpenAsync(Path.Combine(dataDirectory, "stratum.db"), time, cancellationToken);
+            var secret = await Bootstrap.PrepareAsync(store, dataDirectory, options, time, cancellationToken);
+
+            var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+            {
+                ApplicationName = typeof(StratumServer).Assembly.GetName().Name,
+                ContentRootPath = dataDirectory,
+                Args = [],
+            });
+            builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Parse(options.ListenAddress), options.Port));
+            builder.Logging.ClearProviders();
+            builder.Logging.SetMinimumLevel(options.MinimumLogLevel);
+            builder.Logging.AddSimpleConsole(console =>
+            {
+                console.SingleLine = true;
+                console.TimestampFormat = "HH:mm:ss ";
+            });
+            builder.Logging.AddFilter("Microsoft.AspNetCore", options.MinimumLogLevel < LogLevel.Warning ? LogLevel.Warning : options.MinimumLogLevel);
+            builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
+
+            var services = builder.Services;
+            services.AddSingleton(options);
+            services.AddSingleton(time);
+            services.AddSingleton(store);
+            services.AddSingleton(new JobDirectories(Path.Combine(dataDirectory, "jobs")));
+            services.AddSingleton<IExecutor, LocalExecutor>();
+            services.AddSingleton(SchedulingPolicies.Create(options.SchedulingPolicy));
+            services.AddSingleton<SchedulerView>();
+            services.AddSingleton<ControllerSignal>();
+            services.AddSingleton<ClusterCache>();
+            services.AddSingleton<TokenAuthenticator>();
+            services.AddSingleton<ClusterController>();
+            services.AddHostedService(provider => provider.GetRequiredService<ClusterController>());
+            services.AddProblemDetails();
+            services.AddOpenApi();
+            services.ConfigureHttpJsonOptions(json => Json.Configure(json.SerializerOptions));
+
+            var app = builder.Build();
+            app.UseExceptionHandler();
+            app.UseStatusCodePages();
+            app.UseMiddleware<AuthenticationMiddleware>();
+            MapRoutes(app, dataDirectory, time);
+
+            await app.StartAsync(cancellationToken);
+            var address = ListeningAddress(app, options);
+            new LocalConnection(address.ToString(), secret).Write(dataDirectory);
+            return new StratumServer(app, store, dataLock, address, dataDirectory, secret);
+        }
+        catch
+        {
+            if (store is not null)
+            {
+                await store.DisposeAsync();
+            }
+
+            dataLock.Dispose();
+            throw;
+        }
+    }
 
     /// <summary>Completes when the server has stopped (after <see cref="StopAsync"/> or a fatal error).</summary>
-    public Task WaitForShutdownAsync(CancellationToken cancellationToken = default) => Task.CompletedTask;
+    public Task WaitForShutdownAsync(CancellationToken cancellationToken = default) => _app.WaitForShutdownAsync(cancellationToken);
 
     /// <summary>Stops accepting requests, stops the loops, and closes the store. Running jobs keep running and are re-attached by the next start.</summary>
-    public Task StopAsync() => Task.CompletedTask;
+    public async Task StopAsync()
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) == 1)
+        {
+            return;
+        }
+
+        try
+        {
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await _app.StopAsync(deadline.Token);
+            await _app.DisposeAsync();
+        }
+        finally
+        {
+            await _store.DisposeAsync();
+            _lock.Dispose();
+        }
+    }
 
     public async ValueTask DisposeAsync() => await StopAsync();
+
+    private static void MapRoutes(WebApplication app, string dataDirectory, TimeProvider time)
+    {
+        var startedAt = time.GetUtcNow();
+        app.MapGet("/healthz", () => Results.Text("ok\n")).ExcludeFromDescription();
+        app.MapGet("/readyz", async (IMetadataStore store, ClusterController controller, CancellationToken cancellationToken) =>
+        {
+            try
+            {
+                await store.Cluster.ListPoolsAsync(cancellationToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                return Results.Text($"not ready: the metadata store does not answer ({e.Message})\n", statusCode: 503);
+            }
+
+            return controller.Passes > 0
+                ? Results.Text("ready\n")
+                : Results.Text("not ready: the first reconciliation has not finished\n", statusCode: 503);
+        }).ExcludeFromDescription();
+        app.MapOpenApi();
+        app.MapGet("/api/v1/info", async (ServerOptions options, ClusterCache cache, CancellationToken cancellationToken) =>
+            Results.Ok(new ServerInfoDto(
+                Version,
+                dataDirectory,
+                startedAt,
+                options.SchedulingPolicy,
+                (await cache.NodesAsync(cancellationToken)).Count,
+                (await cache.ProjectsAsync(cancellationToken)).Count))).WithTags("Server").WithName("Info");
+        app.MapJobs();
+        app.MapCluster();
+        app.MapAccess();
+        app.MapApply();
+    }
+
+    private static Uri ListeningAddress(WebApplication app, ServerOptions options)
+    {
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses;
+        var first = addresses?.FirstOrDefault() ?? $"http://{options.ListenAddress}:{options.Port}";
+        var uri = new Uri(first);
+        // 0.0.0.0 is where we listen, not an address to call: clients on this machine use loopback.
+        var host = uri.Host is "0.0.0.0" or "[::]" ? "127.0.0.1" : uri.Host;
+        return new Uri($"http://{host}:{uri.Port}/");
+    }
 }

@@ -34,6 +34,9 @@ public enum StopKind
     Cancel,
     Preempt,
     Timeout,
+
+    /// <summary>One replica of a gang failed; the others are stopped because the gang cannot go on without it.</summary>
+    ReplicaFailed,
 }
 
 /// <summary>A stop in progress: the replicas got SIGTERM at <see cref="RequestedAt"/> and get SIGKILL after the grace period.</summary>

@@ -1,0 +1,246 @@
+using Microsoft.Extensions.Hosting;
+using Stratum.Core.Jobs;
+using Stratum.Execution;
+using Stratum.Persistence;
+using Stratum.Scheduling;
+
+namespace Stratum.Server.Control;
+
+/// <summary>
+/// The one loop that changes running state: it observes running jobs and moves them on (exits,
+/// stops, timeouts), then runs a scheduling pass and carries out its decisions. One loop rather than
+/// separate schedule and reconcile loops, so the two never race over the same job; the API only
+/// submits and requests stops, both under optimistic version checks.
+/// After a restart the first iteration is the reconciliation: executors answer from the real
+/// world, so replicas that still live are observed as running and the rest as exited or lost.
+/// </summary>
+public sealed partial class ClusterController(
+    IMetadataStore store,
+    IExecutor executor,
+    ISchedulingPolicy policy,
+    SchedulerView view,
+    ControllerSignal signal,
+    ClusterCache cache,
+    ServerOptions options,
+    TimeProvider time,
+    ILogger<ClusterController> logger) : BackgroundService
+{
+    /// <summary>Passes run at most this often however many wake-ups arrive, so a burst of submissions is scheduled in batches.</summary>
+    private static readonly TimeSpan MinimumPassInterval = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Attempts already sent SIGTERM by this process, so a stop in its grace period is not signalled every iteration.</summary>
+    private readonly HashSet<(long JobId, int Attempt)> _terminated = [];
+
+    private int _passes;
+
+    /// <summary>Completed iterations; tests wait on it instead of sleeping.</summary>
+    public int Passes => Volatile.Read(ref _passes);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        executor.ReplicaEnded += _ => signal.Wake();
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var started = time.GetTimestamp();
+            try
+            {
+                await RunOnceAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e)
+            {
+                LogIterationFailed(e);
+            }
+
+            Interlocked.Increment(ref _passes);
+            var elapsed = time.GetElapsedTime(started);
+            if (elapsed < MinimumPassInterval)
+            {
+                await Task.Delay(MinimumPassInterval - elapsed, time, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+
+            var interval = options.ReconcileInterval < options.SchedulingInterval ? options.ReconcileInterval : options.SchedulingInterval;
+            await signal.WaitAsync(interval, time, stoppingToken);
+        }
+    }
+
+    public async Task RunOnceAsync(CancellationToken cancellationToken)
+    {
+        var active = await store.Jobs.ListActiveAsync(cancellationToken);
+
+        // 1. Observe running jobs and move them on.
+        var jobs = active.ToDictionary(j => j.Id);
+        var lifecycleUpdates = new List<Job>();
+        var signals = new List<(Job Job, JobAttempt Attempt, ReplicaSignal Signal)>();
+        var now = time.GetUtcNow();
+        foreach (var job in active.Where(j => j.State == JobState.Running))
+        {
+            if (job.CurrentAttempt is not { } attempt)
+            {
+                continue;
+            }
+
+            var observation = await executor.ObserveAsync(job, attempt, cancellationToken);
+            var step = JobLifecycle.Next(job, observation, now, options.StopGracePeriod);
+            if (step.Updated is { } updated)
+            {
+                lifecycleUpdates.Add(updated);
+                jobs[job.Id] = updated with { Version = job.Version + 1 };
+            }
+
+            if (step.Signal is { } wanted)
+            {
+                signals.Add((job, attempt, wanted));
+            }
+        }
+
+        if (lifecycleUpdates.Count > 0 && !await store.Jobs.UpdateAsync(lifecycleUpdates, audit: null, cancellationToken))
+        {
+            // Someone (a cancel through the API) changed one of these jobs meanwhile: start over with fresh state.
+            signal.Wake();
+            return;
+        }
+
+        foreach (var updated in lifecycleUpdates)
+        {
+            LogJobTransition(updated.Id, updated.State, updated.Reason);
+            _terminated.RemoveWhere(k => k.JobId == updated.Id && !updated.State.Equals(JobState.Running));
+        }
+
+        await SendSignalsAsync(signals, cancellationToken);
+
+        // 2. Schedule what is queued onto what is free.
+        now = time.GetUtcNow();
+        var snapshot = new ClusterSnapshot
+        {
+            Now = now,
+            Nodes = await cache.NodesAsync(cancellationToken),
+            Projects = await cache.ProjectsAsync(cancellationToken),
+            Queued = jobs.Values.Where(j => j.State.IsQueued()).OrderBy(j => j.Id).ToList(),
+            Running = jobs.Values.Where(j => j.State == JobState.Running).OrderBy(j => j.Id).ToList(),
+        };
+        var decisions = policy.Schedule(snapshot);
+        var queuedSummaries = snapshot.Queued.ToDictionary(j => j.Id, j => new QueuedJobSummary(j.Id, j.Spec.Name, j.Spec.Project, j.Spec.Priority, j.State.ToWire()));
+
+        var decisionUpdates = new List<Job>();
+        var preempted = new List<Job>();
+        foreach (var preempt in decisions.Preemptions)
+        {
+            if (jobs.TryGetValue(preempt.JobId, out var victim) && victim.State == JobState.Running && victim.Stop is null)
+            {
+                var stopping = victim with { Stop = new StopRequest(StopKind.Preempt, now, $"job {preempt.ForJobId}", preempt.Reason), UpdatedAt = now };
+                decisionUpdates.Add(stopping);
+                preempted.Add(stopping);
+            }
+        }
+
+        var starting = new List<Job>();
+        foreach (var start in decisions.Starts)
+        {
+            if (!jobs.TryGetValue(start.JobId, out var queued) || !queued.State.IsQueued())
+            {
+                continue;
+            }
+
+            var attempt = new JobAttempt { Number = queued.Attempts.Count + 1, Placement = start.Placement, StartedAt = now };
+            var running = queued with
+            {
+                State = JobState.Running,
+                Reason = queued.Attempts.Count == 0 ? "started" : $"started attempt {attempt.Number}",
+                Attempts = [.. queued.Attempts, attempt],
+                UpdatedAt = now,
+            };
+            decisionUpdates.Add(running);
+            starting.Add(running);
+        }
+
+        if (decisionUpdates.Count > 0)
+        {
+            // Persist before acting: a crash after this commit leaves jobs Running without processes,
+            // which the next iteration observes as lost and handles by their retry policy.
+            if (!await store.Jobs.UpdateAsync(decisionUpdates, audit: null, cancellationToken))
+            {
+                signal.Wake();
+                return;
+            }
+        }
+
+        view.Publish(now, decisions.Pending, queuedSummaries);
+
+        foreach (var job in preempted)
+        {
+            LogPreempting(job.Id, job.Stop!.Reason);
+            await SignalAsync(job, job.CurrentAttempt!, ReplicaSignal.Terminate, cancellationToken);
+        }
+
+        foreach (var job in starting)
+        {
+            var stored = job with { Version = job.Version + 1 };
+            try
+            {
+                await executor.LaunchAsync(stored, stored.CurrentAttempt!, cancellationToken);
+                LogJobStarted(job.Id, job.CurrentAttempt!.Number, string.Join(",", job.CurrentAttempt.Placement.Select(p => p.Node).Distinct()));
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // The replicas are observed as lost on the next iteration and the retry policy decides.
+                LogLaunchFailed(e, job.Id);
+            }
+        }
+
+        if (decisions.Starts.Count > 0 || decisions.Preemptions.Count > 0)
+        {
+            signal.Wake();
+        }
+    }
+
+    private async Task SendSignalsAsync(List<(Job Job, JobAttempt Attempt, ReplicaSignal Signal)> signals, CancellationToken cancellationToken)
+    {
+        foreach (var (job, attempt, wanted) in signals)
+        {
+            if (wanted == ReplicaSignal.Terminate && _terminated.Contains((job.Id, attempt.Number)))
+            {
+                continue;
+            }
+
+            await SignalAsync(job, attempt, wanted, cancellationToken);
+        }
+    }
+
+    private async Task SignalAsync(Job job, JobAttempt attempt, ReplicaSignal wanted, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await executor.SignalAsync(job, attempt, wanted, cancellationToken);
+            if (wanted == ReplicaSignal.Terminate)
+            {
+                _terminated.Add((job.Id, attempt.Number));
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogSignalFailed(e, job.Id, wanted);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Controller iteration failed; retrying at the next interval")]
+    private partial void LogIterationFailed(Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} is now {State}: {Reason}")]
+    private partial void LogJobTransition(long jobId, JobState state, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} attempt {Attempt} started on {Nodes}")]
+    private partial void LogJobStarted(long jobId, int attempt, string nodes);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Preempting job {JobId}: {Reason}")]
+    private partial void LogPreempting(long jobId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Could not launch job {JobId}")]
+    private partial void LogLaunchFailed(Exception exception, long jobId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not send {Signal} to job {JobId}")]
+    private partial void LogSignalFailed(Exception exception, long jobId, ReplicaSignal signal);
+}
