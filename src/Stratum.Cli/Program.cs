@@ -1,1 +1,3 @@
-return 0;
+using Stratum.Cli;
+
+return await StratumCommandLine.RunAsync(args, CliEnvironment.FromConsole());

@@ -18,8 +18,14 @@ public enum ReplicaStatus
     /// <summary>Exited; <see cref="ReplicaObservation.ExitCode"/> holds the code (128+N when killed by signal N).</summary>
     Exited,
 
-    /// <summary>Gone without a recorded exit (never started, node lost, record destroyed).</summary>
+    /// <summary>Gone without a recorded exit (node lost, machine rebooted, record destroyed).</summary>
     Lost,
+
+    /// <summary>
+    /// No launch record at all: the attempt was decided and stored but never launched, as when the
+    /// server stops between the two. Launch is idempotent, so the caller may launch it again.
+    /// </summary>
+    NotStarted,
 }
 
 public sealed record ReplicaObservation(int Rank, ReplicaStatus Status, int? ExitCode, string? Detail);
@@ -27,7 +33,9 @@ public sealed record ReplicaObservation(int Rank, ReplicaStatus Status, int? Exi
 /// <summary>What an executor sees of one attempt right now.</summary>
 public sealed record AttemptObservation(IReadOnlyList<ReplicaObservation> Replicas)
 {
-    public bool AllEnded => Replicas.All(r => r.Status != ReplicaStatus.Running);
+    public bool AllEnded => Replicas.All(r => r.Status is ReplicaStatus.Exited or ReplicaStatus.Lost);
+
+    public bool AnyNotStarted => Replicas.Any(r => r.Status == ReplicaStatus.NotStarted);
 
     public bool AnyRunning => Replicas.Any(r => r.Status == ReplicaStatus.Running);
 }

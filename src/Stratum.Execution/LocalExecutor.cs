@@ -179,9 +179,14 @@ public sealed partial class LocalExecutor : IExecutor, ISupportsLogFiles
             return new ReplicaObservation(rank, ReplicaStatus.Running, null, null);
         }
 
+        if (record is null && recordProblem is null)
+        {
+            return new ReplicaObservation(rank, ReplicaStatus.NotStarted, null, "no launch record: the replica was never started");
+        }
+
         var detail = liveness switch
         {
-            null => recordProblem ?? "no launch record: the replica never started",
+            null => recordProblem!,
             Liveness.Rebooted => "the machine restarted since launch and left no exit record",
             Liveness.PidReused => $"process {record!.Pid} gone without an exit record (its pid now belongs to another process)",
             _ => $"process {record!.Pid} gone without an exit record",

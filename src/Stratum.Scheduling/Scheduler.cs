@@ -30,7 +30,7 @@ public sealed record PreemptDecision(long JobId, long ForJobId, string Reason);
 
 /// <summary>
 /// Why <see cref="JobId"/> waits: a sentence for people, the number of nodes rejected for each reason
-/// ("insufficient nvidia-h100": 3), and how many queued jobs are ahead of it.
+/// ("insufficient nvidia-h100": 3), and its 1-based position in queue order (1: nothing ahead of it).
 /// </summary>
 public sealed record PendingDecision(long JobId, string Reason, IReadOnlyDictionary<string, int> NodeRejections, int QueuePosition);
 

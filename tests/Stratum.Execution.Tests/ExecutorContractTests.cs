@@ -168,14 +168,15 @@ public abstract class ExecutorContractTests : ExecutorTestBase
     }
 
     [Fact]
-    public async Task Observe_AttemptNeverLaunched_ReportsLost()
+    public async Task Observe_AttemptNeverLaunched_ReportsNotStarted()
     {
         var job = Make.Job(NextJobId(), ["true"]);
 
         var observation = await Executor.ObserveAsync(job, Make.Attempt());
 
-        Assert.Equal(ReplicaStatus.Lost, observation.Replicas.Single().Status);
+        Assert.Equal(ReplicaStatus.NotStarted, observation.Replicas.Single().Status);
         Assert.False(string.IsNullOrEmpty(observation.Replicas.Single().Detail));
+        Assert.False(observation.AllEnded);
     }
 
     [Fact]

@@ -116,6 +116,32 @@ public sealed class JobLifecycleTests
     }
 
     [Fact]
+    public void Next_NeverLaunchedRecently_AsksForRelaunch()
+    {
+        var step = JobLifecycle.Next(Running(), Seen((ReplicaStatus.NotStarted, null)), Start.AddSeconds(5), Grace);
+        Assert.True(step.Relaunch);
+        Assert.Null(step.Updated);
+    }
+
+    [Fact]
+    public void Next_NeverLaunchedPastWindow_IsLost()
+    {
+        var step = JobLifecycle.Next(Running(), Seen((ReplicaStatus.NotStarted, null)), Start + JobLifecycle.RelaunchWindow, Grace);
+        Assert.False(step.Relaunch);
+        Assert.Equal(JobState.Failed, step.Updated!.State);
+        Assert.StartsWith("lost", step.Updated.Reason);
+    }
+
+    [Fact]
+    public void Next_NeverLaunchedButCancelled_EndsWithoutLaunching()
+    {
+        var job = Running(stop: new StopRequest(StopKind.Cancel, Start, "alice", "cancelled by alice"));
+        var step = JobLifecycle.Next(job, Seen((ReplicaStatus.NotStarted, null)), Start.AddSeconds(1), Grace);
+        Assert.False(step.Relaunch);
+        Assert.Equal(JobState.Cancelled, step.Updated!.State);
+    }
+
+    [Fact]
     public void Next_PreemptedJob_DoesNotSpendARetry()
     {
         var job = Running(stop: new StopRequest(StopKind.Preempt, Start, "job 9", "preempted by job 9"));

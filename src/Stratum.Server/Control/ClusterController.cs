@@ -75,6 +75,7 @@ public sealed partial class ClusterController(
         var jobs = active.ToDictionary(j => j.Id);
         var lifecycleUpdates = new List<Job>();
         var signals = new List<(Job Job, JobAttempt Attempt, ReplicaSignal Signal)>();
+        var relaunches = new List<Job>();
         var now = time.GetUtcNow();
         foreach (var job in active.Where(j => j.State == JobState.Running))
         {
@@ -95,6 +96,11 @@ public sealed partial class ClusterController(
             {
                 signals.Add((job, attempt, wanted));
             }
+
+            if (step.Relaunch)
+            {
+                relaunches.Add(job);
+            }
         }
 
         if (lifecycleUpdates.Count > 0 && !await store.Jobs.UpdateAsync(lifecycleUpdates, audit: null, cancellationToken))
@@ -111,6 +117,11 @@ public sealed partial class ClusterController(
         }
 
         await SendSignalsAsync(signals, cancellationToken);
+        foreach (var job in relaunches)
+        {
+            LogRelaunching(job.Id, job.CurrentAttempt!.Number);
+            await LaunchAsync(job, cancellationToken);
+        }
 
         // 2. Schedule what is queued onto what is free.
         now = time.GetUtcNow();
@@ -178,22 +189,31 @@ public sealed partial class ClusterController(
 
         foreach (var job in starting)
         {
-            var stored = job with { Version = job.Version + 1 };
-            try
+            if (await LaunchAsync(job with { Version = job.Version + 1 }, cancellationToken))
             {
-                await executor.LaunchAsync(stored, stored.CurrentAttempt!, cancellationToken);
                 LogJobStarted(job.Id, job.CurrentAttempt!.Number, string.Join(",", job.CurrentAttempt.Placement.Select(p => p.Node).Distinct()));
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                // The replicas are observed as lost on the next iteration and the retry policy decides.
-                LogLaunchFailed(e, job.Id);
             }
         }
 
         if (decisions.Starts.Count > 0 || decisions.Preemptions.Count > 0)
         {
             signal.Wake();
+        }
+    }
+
+    private async Task<bool> LaunchAsync(Job job, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await executor.LaunchAsync(job, job.CurrentAttempt!, cancellationToken);
+            return true;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Replicas without a launch record are launched again on later iterations, within
+            // JobLifecycle.RelaunchWindow; after it they count as lost and the retry policy decides.
+            LogLaunchFailed(e, job.Id);
+            return false;
         }
     }
 
@@ -234,6 +254,9 @@ public sealed partial class ClusterController(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} attempt {Attempt} started on {Nodes}")]
     private partial void LogJobStarted(long jobId, int attempt, string nodes);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} attempt {Attempt} was stored but never launched (the server stopped in between); launching it now")]
+    private partial void LogRelaunching(long jobId, int attempt);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Preempting job {JobId}: {Reason}")]
     private partial void LogPreempting(long jobId, string reason);

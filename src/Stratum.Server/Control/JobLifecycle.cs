@@ -4,8 +4,11 @@ using Stratum.Execution;
 
 namespace Stratum.Server.Control;
 
-/// <summary>What to do about one running job: its next version (null: unchanged) and a signal to send (null: none).</summary>
-public sealed record LifecycleStep(Job? Updated, ReplicaSignal? Signal)
+/// <summary>
+/// What to do about one running job: its next version (null: unchanged), a signal to send (null: none),
+/// and whether to launch its attempt again because it was stored but never launched.
+/// </summary>
+public sealed record LifecycleStep(Job? Updated, ReplicaSignal? Signal, bool Relaunch = false)
 {
     public static LifecycleStep Nothing { get; } = new(null, null);
 }
@@ -17,12 +20,34 @@ public sealed record LifecycleStep(Job? Updated, ReplicaSignal? Signal)
 /// </summary>
 public static class JobLifecycle
 {
+    /// <summary>
+    /// How long after an attempt was decided a replica with no launch record is launched again. Past
+    /// it, something keeps the launch from happening (a full disk, a broken executor) and the replica
+    /// counts as lost, so the retry policy decides instead of the controller retrying forever.
+    /// </summary>
+    public static readonly TimeSpan RelaunchWindow = TimeSpan.FromMinutes(2);
+
     public static LifecycleStep Next(Job job, AttemptObservation observation, DateTimeOffset now, TimeSpan grace)
     {
         var attempt = job.CurrentAttempt;
         if (job.State != JobState.Running || attempt is null)
         {
             return LifecycleStep.Nothing;
+        }
+
+        // 0. Decided and stored, but never launched: the server stopped between the commit and the
+        //    launch. Launch is idempotent per replica, so launch again rather than fail the job.
+        if (observation.AnyNotStarted)
+        {
+            if (job.Stop is null && now - attempt.StartedAt < RelaunchWindow)
+            {
+                return new LifecycleStep(null, null, Relaunch: true);
+            }
+
+            observation = observation with
+            {
+                Replicas = [.. observation.Replicas.Select(r => r.Status == ReplicaStatus.NotStarted ? r with { Status = ReplicaStatus.Lost } : r)],
+            };
         }
 
         // 1. Every replica has ended: the attempt is over, decide the job's next state.

@@ -1,0 +1,44 @@
+using System.CommandLine;
+using Microsoft.Extensions.Logging;
+using Stratum.Cli.Demo;
+using Stratum.Cli.Hosting;
+using Stratum.Client;
+using Stratum.Server;
+
+namespace Stratum.Cli.Commands;
+
+/// <summary><c>stratum up [--demo] [--data DIR] [--port N]</c>: everything on this machine, embedded defaults.</summary>
+public static class UpCommand
+{
+    public const int DefaultPort = 8470;
+
+    public static Command Create(CliEnvironment environment)
+    {
+        var demo = new Option<bool>("--demo") { Description = "Also create two projects and run a handful of jobs that show queueing, quotas, failure and preemption" };
+        var port = new Option<int>("--port") { Description = "HTTP port on 127.0.0.1 (0 picks a free one and writes it to connection.json)", DefaultValueFactory = _ => DefaultPort };
+        var command = new Command("up", "Run Stratum on this machine until Ctrl-C (data in ./.stratum unless --data)") { demo, port };
+        return command.WithAction(environment, run =>
+        {
+            var options = new ServerOptions
+            {
+                DataDirectory = Path.GetFullPath(StratumClient.ResolveDataDirectory(run.DataOption, environment.Variables)),
+                ListenAddress = "127.0.0.1",
+                Port = run.Get(port),
+
+                // The terminal is for the banner and the demo; the server's routine log lines would drown them.
+                MinimumLogLevel = LogLevel.Warning,
+            };
+
+            var withDemo = run.Get(demo);
+            Func<StratumServer, CancellationToken, Task>? whileServing = withDemo
+                ? (server, token) => new DemoRunner(server, run.Terminal, environment.Time).RunAsync(token)
+                : null;
+            return ServerHost.RunAsync(
+                options,
+                run.Terminal,
+                server => ServerHost.PrintStarted(server, run.Terminal, showTry: !withDemo),
+                whileServing,
+                run.CancellationToken);
+        });
+    }
+}
