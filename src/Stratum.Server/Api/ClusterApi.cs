@@ -109,8 +109,8 @@ public static class ClusterApi
     private static async Task<IResult> ListProjectsAsync(HttpContext context, IMetadataStore store, CancellationToken cancellationToken)
     {
         var caller = context.Caller();
-        var running = await RunningAsync(store, cancellationToken);
         var active = await store.Jobs.ListActiveAsync(cancellationToken);
+        var running = active.Where(j => j.State == JobState.Running).ToList();
         var projects = (await store.Cluster.ListProjectsAsync(cancellationToken))
             .Where(p => caller.Can(p.Name, ProjectRole.Viewer))
             .Select(p => Describe(p, running, active))
