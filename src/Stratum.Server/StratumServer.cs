@@ -13,6 +13,7 @@ using Stratum.Server.Apply;
 using Stratum.Server.Auth;
 using Stratum.Server.Control;
 using Stratum.Server.Hosting;
+using Stratum.Server.Metrics;
 
 namespace Stratum.Server;
 
@@ -98,6 +99,14 @@ public sealed class StratumServer : IAsyncDisposable
             services.AddSingleton<ControllerSignal>();
             services.AddSingleton<ClusterCache>();
             services.AddSingleton<TokenAuthenticator>();
+            services.AddSingleton<StratumMetrics>();
+            services.AddSingleton(provider =>
+            {
+                // This server's meters (and ASP.NET Core's, made by the same factory), plus the store's
+                // process-wide one: a test process that runs several servers keeps their numbers apart.
+                var factory = provider.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
+                return new PrometheusExporter(meter => ReferenceEquals(meter.Scope, factory) || (meter.Scope is null && meter.Name == "Stratum.Persistence"));
+            });
             services.AddSingleton<ClusterController>();
             services.AddHostedService(provider => provider.GetRequiredService<ClusterController>());
             services.AddProblemDetails();
@@ -105,6 +114,8 @@ public sealed class StratumServer : IAsyncDisposable
             services.ConfigureHttpJsonOptions(json => Json.Configure(json.SerializerOptions));
 
             var app = builder.Build();
+            // Created now, not at the first scrape, so that it counts from the start.
+            app.Services.GetRequiredService<PrometheusExporter>();
             app.UseExceptionHandler();
             app.UseStatusCodePages();
             app.UseMiddleware<AuthenticationMiddleware>();
@@ -172,6 +183,7 @@ public sealed class StratumServer : IAsyncDisposable
                 ? Results.Text("ready\n")
                 : Results.Text("not ready: the first reconciliation has not finished\n", statusCode: 503);
         }).ExcludeFromDescription();
+        app.MapGet("/metrics", (PrometheusExporter exporter) => Results.Text(exporter.Render(), PrometheusExporter.ContentType)).ExcludeFromDescription();
         app.MapOpenApi();
         app.MapGet("/api/v1/info", async (ServerOptions options, ClusterCache cache, CancellationToken cancellationToken) =>
             Results.Ok(new ServerInfoDto(

@@ -7,6 +7,7 @@ using Stratum.Persistence;
 using Stratum.Scheduling;
 using Stratum.Server.Auth;
 using Stratum.Server.Control;
+using Stratum.Server.Metrics;
 
 namespace Stratum.Server.Api;
 
@@ -26,7 +27,7 @@ public static class JobsApi
     }
 
     private static async Task<IResult> SubmitAsync(
-        HttpContext context, IMetadataStore store, ClusterCache cache, ControllerSignal signal, TimeProvider time, CancellationToken cancellationToken)
+        HttpContext context, IMetadataStore store, ClusterCache cache, ControllerSignal signal, StratumMetrics metrics, TimeProvider time, CancellationToken cancellationToken)
     {
         var caller = context.Caller();
         var (request, error) = await Json.ReadAsync<SubmitJobRequest>(context.Request, cancellationToken);
@@ -76,6 +77,7 @@ public static class JobsApi
             return Results.Ok(result.Job.ToDto());
         }
 
+        metrics.JobSubmitted(spec.Project);
         signal.Wake();
         return Results.Created($"/api/v1/jobs/{result.Job.Id}", result.Job.ToDto());
     }

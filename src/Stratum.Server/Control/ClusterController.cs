@@ -3,6 +3,7 @@ using Stratum.Core.Jobs;
 using Stratum.Execution;
 using Stratum.Persistence;
 using Stratum.Scheduling;
+using Stratum.Server.Metrics;
 
 namespace Stratum.Server.Control;
 
@@ -21,6 +22,7 @@ public sealed partial class ClusterController(
     SchedulerView view,
     ControllerSignal signal,
     ClusterCache cache,
+    StratumMetrics metrics,
     ServerOptions options,
     TimeProvider time,
     ILogger<ClusterController> logger) : BackgroundService
@@ -45,6 +47,7 @@ public sealed partial class ClusterController(
             try
             {
                 await RunOnceAsync(stoppingToken);
+                metrics.PassCompleted(time.GetElapsedTime(started));
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -112,6 +115,11 @@ public sealed partial class ClusterController(
 
         foreach (var updated in lifecycleUpdates)
         {
+            if (updated.State.IsTerminal())
+            {
+                metrics.JobFinished(updated);
+            }
+
             LogJobTransition(updated.Id, updated.State, updated.Reason);
             _terminated.RemoveWhere(k => k.JobId == updated.Id && !updated.State.Equals(JobState.Running));
         }
@@ -180,15 +188,23 @@ public sealed partial class ClusterController(
         }
 
         view.Publish(now, decisions.Pending, queuedSummaries);
+        foreach (var job in decisionUpdates)
+        {
+            jobs[job.Id] = job with { Version = job.Version + 1 };
+        }
+
+        metrics.Publish(snapshot.Nodes, [.. jobs.Values]);
 
         foreach (var job in preempted)
         {
+            metrics.JobPreempted(job);
             LogPreempting(job.Id, job.Stop!.Reason);
             await SignalAsync(job, job.CurrentAttempt!, ReplicaSignal.Terminate, cancellationToken);
         }
 
         foreach (var job in starting)
         {
+            metrics.JobStarted(job, now);
             if (await LaunchAsync(job with { Version = job.Version + 1 }, cancellationToken))
             {
                 LogJobStarted(job.Id, job.CurrentAttempt!.Number, string.Join(",", job.CurrentAttempt.Placement.Select(p => p.Node).Distinct()));
