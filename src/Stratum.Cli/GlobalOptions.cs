@@ -18,12 +18,12 @@ public static class GlobalOptions
     {
         var option = new Option<string>("--output", "-o")
         {
-            Description = "text for people, json for scripts (JSON on stdout, everything else on stderr)",
+            Description = "text for people, json for scripts (JSON on stdout, everything else on stderr); csv for 'usage'",
             DefaultValueFactory = _ => "text",
             Recursive = true,
-            HelpName = "text|json",
+            HelpName = "text|json|csv",
         };
-        option.AcceptOnlyFromAmong("text", "json");
+        option.AcceptOnlyFromAmong("text", "json", "csv");
         return option;
     }
 }

@@ -20,6 +20,7 @@ public static class StratumCommandLine
         root.Subcommands.Add(ApplyCommand.Create(environment));
         root.Subcommands.Add(AuditCommand.Create(environment));
         root.Subcommands.Add(InfoCommand.Create(environment));
+        root.Subcommands.Add(UsageCommand.Create(environment));
         return root;
     }
 

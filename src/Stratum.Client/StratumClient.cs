@@ -280,6 +280,10 @@ public sealed class StratumClient : IDisposable
             null,
             cancellationToken);
 
+    /// <summary>Usage and cost grouped by project, user, pool, job or day over the last <paramref name="since"/> (default 30d).</summary>
+    public Task<UsageReportDto> GetUsageAsync(string? by = null, string? since = null, CancellationToken cancellationToken = default) =>
+        SendAsync<UsageReportDto>(HttpMethod.Get, "api/v1/usage" + QueryString([("by", by), ("since", since)]), null, cancellationToken);
+
     public void Dispose() => _http.Dispose();
 
     internal static string QueryString(IEnumerable<(string Name, string? Value)> parameters)

@@ -14,6 +14,7 @@ using Stratum.Server.Auth;
 using Stratum.Server.Control;
 using Stratum.Server.Hosting;
 using Stratum.Server.Metrics;
+using Stratum.Server.Usage;
 
 namespace Stratum.Server;
 
@@ -197,6 +198,7 @@ public sealed class StratumServer : IAsyncDisposable
         app.MapCluster();
         app.MapAccess();
         app.MapApply();
+        app.MapUsage();
     }
 
     private static Uri ListeningAddress(WebApplication app, ServerOptions options)
