@@ -101,6 +101,8 @@ public sealed class StratumServer : IAsyncDisposable
             services.AddSingleton<ClusterCache>();
             services.AddSingleton<TokenAuthenticator>();
             services.AddSingleton<StratumMetrics>();
+            services.AddSingleton(provider => new TelemetryMetrics(
+                provider.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), Bootstrap.LocalNodeName(), dataDirectory, time));
             services.AddSingleton(provider =>
             {
                 // This server's meters (and ASP.NET Core's, made by the same factory), plus the store's
@@ -117,6 +119,7 @@ public sealed class StratumServer : IAsyncDisposable
             var app = builder.Build();
             // Created now, not at the first scrape, so that it counts from the start.
             app.Services.GetRequiredService<PrometheusExporter>();
+            app.Services.GetRequiredService<TelemetryMetrics>();
             app.UseExceptionHandler();
             app.UseStatusCodePages();
             app.UseMiddleware<AuthenticationMiddleware>();

@@ -30,6 +30,12 @@ public sealed class MetricsTests
         Assert.Contains("http_server_request_duration_seconds_bucket{", text);
         Assert.Contains("http_request_method=\"POST\",http_response_status_code=\"201\",http_route=\"/api/v1/jobs", text);
         Assert.Contains("stratum_persistence_sqlite_commits_total", text);
+        Assert.Contains("stratum_node_memory_usage_bytes{node=", text);
+        Assert.Contains("stratum_node_filesystem_limit_bytes{", text);
+
+        // CPU utilisation needs two readings: it appears from the second scrape on.
+        var second = await anonymous.GetStringAsync("/metrics");
+        Assert.Matches(@"stratum_node_cpu_utilization_ratio\{node=""[^""]+""\} [0-9.eE-]+\n", second);
     }
 
     [Fact]

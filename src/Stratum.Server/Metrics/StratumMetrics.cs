@@ -48,7 +48,7 @@ public sealed class StratumMetrics
             .Select(n => new Measurement<long>(Allocated(n).AcceleratorCount, NodeTags(n))), "{gpu}", "Accelerators on a node held by running jobs.");
         meter.CreateObservableGauge("stratum.node.ready", () => _state.Nodes
             .Select(n => new Measurement<long>(n.State == NodeState.Ready ? 1 : 0, [.. NodeTags(n), new("state", n.State.ToString())])),
-            "1", "1 when the node takes new work, 0 when draining or down.");
+            null, "1 when the node takes new work, 0 when draining or down.");
     }
 
     public void JobSubmitted(string project) => _submitted.Add(1, new KeyValuePair<string, object?>("project", project));
