@@ -27,6 +27,12 @@ public sealed class ServerOptions
     /// <summary>Register this machine (CPUs, memory, NVIDIA GPUs) as a node of the "local" pool at start. Default true.</summary>
     public bool RegisterLocalNode { get; set; } = true;
 
+    /// <summary>
+    /// The largest a replica's stdout or stderr log grows before it is rotated to NAME.1, so one job
+    /// keeps at most twice this per stream. Default 100 MiB; at least 64 KiB.
+    /// </summary>
+    public long MaxLogBytes { get; set; } = 100L * 1024 * 1024;
+
     /// <summary>The least severe log messages written to the console. Default Information; <c>stratum up</c> uses Warning.</summary>
     public LogLevel MinimumLogLevel { get; set; } = LogLevel.Information;
 
@@ -60,6 +66,11 @@ public sealed class ServerOptions
             {
                 problems.Add($"{name}: {value} must be between 50ms and 10m");
             }
+        }
+
+        if (MaxLogBytes < 64 * 1024)
+        {
+            problems.Add($"maxLogBytes: {MaxLogBytes} must be at least 65536 (64 KiB)");
         }
 
         if (StopGracePeriod < TimeSpan.Zero || StopGracePeriod > TimeSpan.FromHours(1))

@@ -83,3 +83,42 @@ public sealed class TelemetryTests
         Assert.InRange(sample.MemoryAvailableBytes!.Value, 0, sample.MemoryTotalBytes!.Value);
     }
 }
+
+public sealed class LogRotationTests
+{
+    [Fact]
+    public async Task Enforce_OverTheLimit_MovesContentAsideAndAppendsContinueFromEmpty()
+    {
+        var directory = Directory.CreateTempSubdirectory("stratum-logs-");
+        try
+        {
+            // A writer like a replica's: a shell whose stdout was opened for appending (O_APPEND).
+            var path = Path.Combine(directory.FullName, "stdout.log");
+            var go = Path.Combine(directory.FullName, "go");
+            using var writer = System.Diagnostics.Process.Start("/bin/sh",
+                ["-c", "exec >>\"$1\"; printf '%2000s' ''; while [ ! -f \"$2\" ]; do sleep 0.05; done; echo after", "sh", path, go])!;
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            while ((!File.Exists(path) || new FileInfo(path).Length < 2000) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(20);
+            }
+
+            Assert.False(LogRotation.Enforce(path, 4000));
+            Assert.True(LogRotation.Enforce(path, 1000));
+            Assert.Equal(2000, new FileInfo(path + LogRotation.RotatedSuffix).Length);
+            Assert.Equal(0, new FileInfo(path).Length);
+
+            await File.WriteAllTextAsync(go, "");
+            await writer.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(20));
+            Assert.Equal("after\n", await File.ReadAllTextAsync(path));
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Enforce_MissingFile_DoesNothing() =>
+        Assert.False(LogRotation.Enforce(Path.Combine(Path.GetTempPath(), "no-such-" + Guid.NewGuid().ToString("N")), 1));
+}

@@ -88,6 +88,7 @@ public sealed partial class ClusterController(
             }
 
             var observation = await executor.ObserveAsync(job, attempt, cancellationToken);
+            CapLogs(job, attempt);
             var step = JobLifecycle.Next(job, observation, now, options.StopGracePeriod);
             if (step.Updated is { } updated)
             {
@@ -217,6 +218,26 @@ public sealed partial class ClusterController(
         }
     }
 
+    /// <summary>Keeps each running replica's logs under <see cref="ServerOptions.MaxLogBytes"/>, so a chatty job cannot fill the disk.</summary>
+    private void CapLogs(Job job, JobAttempt attempt)
+    {
+        if (executor is not ISupportsLogFiles files)
+        {
+            return;
+        }
+
+        foreach (var replica in attempt.Placement)
+        {
+            foreach (var stream in (LogStream[])[LogStream.Stdout, LogStream.Stderr])
+            {
+                if (LogRotation.Enforce(files.LogPath(job.Id, attempt.Number, replica.Rank, stream), options.MaxLogBytes))
+                {
+                    LogRotated(job.Id, replica.Rank, stream);
+                }
+            }
+        }
+    }
+
     private async Task<bool> LaunchAsync(Job job, CancellationToken cancellationToken)
     {
         try
@@ -273,6 +294,9 @@ public sealed partial class ClusterController(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} attempt {Attempt} was stored but never launched (the server stopped in between); launching it now")]
     private partial void LogRelaunching(long jobId, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} replica {Rank} {Stream} log passed its size limit and was rotated")]
+    private partial void LogRotated(long jobId, int rank, LogStream stream);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Preempting job {JobId}: {Reason}")]
     private partial void LogPreempting(long jobId, string reason);
