@@ -131,6 +131,15 @@ public static class ServerConfigFile
             return ok;
         }
 
+        if (type == typeof(long))
+        {
+            // The only long settings are sizes in bytes, so the memory notation is accepted too.
+            expected = "a size in bytes such as 104857600 or 100Mi";
+            var ok = Quantity.TryParseMemory(value, out var bytes);
+            converted = bytes;
+            return ok;
+        }
+
         if (type == typeof(bool))
         {
             expected = "true or false";
