@@ -20,6 +20,8 @@ public static class StratumCommandLine
         root.Subcommands.Add(ApplyCommand.Create(environment));
         root.Subcommands.Add(AuditCommand.Create(environment));
         root.Subcommands.Add(InfoCommand.Create(environment));
+        root.Subcommands.Add(SimulateCommand.Create(environment));
+        root.Subcommands.Add(PlanCommand.Create(environment));
         root.Subcommands.Add(UsageCommand.Create(environment));
         return root;
     }

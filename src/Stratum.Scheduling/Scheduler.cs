@@ -20,6 +20,25 @@ public sealed record ClusterSnapshot
 
     /// <summary>Jobs holding resources: state Running, including those being stopped.</summary>
     public required IReadOnlyList<Job> Running { get; init; }
+
+    /// <summary>
+    /// How long each job will run, by job id, known in advance. Only a simulator replaying a trace
+    /// knows this; a live server leaves it null, and policies that need it (<c>sjf-oracle</c>) refuse to run.
+    /// </summary>
+    public IReadOnlyDictionary<long, TimeSpan>? KnownDurations { get; init; }
+
+    /// <summary>
+    /// Whether every queued job that does not start needs a <see cref="PendingDecision"/>. Default true.
+    /// A simulator that only wants starts and preemptions sets false: explaining a queue of thousands of
+    /// jobs on every one of hundreds of thousands of passes was most of a replay's time.
+    /// </summary>
+    public bool ExplainPending { get; init; } = true;
+
+    /// <summary>
+    /// The caller promises <see cref="Queued"/> is already in submit order (submit time, then id), so
+    /// policies that walk it in that order need not sort it. Default false.
+    /// </summary>
+    public bool QueuedInSubmitOrder { get; init; }
 }
 
 /// <summary>Start <see cref="JobId"/> with one placement per replica.</summary>
@@ -40,6 +59,13 @@ public sealed record SchedulingDecisions(
     IReadOnlyList<PendingDecision> Pending)
 {
     public static SchedulingDecisions None { get; } = new([], [], []);
+
+    /// <summary>
+    /// When the policy wants to be asked again even if no job arrives or ends (a job's attained service
+    /// crosses a queue threshold, a waiting job reaches its starvation limit); null when only events matter.
+    /// A live server that runs passes on a timer may ignore it; a discrete-event simulator must not.
+    /// </summary>
+    public DateTimeOffset? NextPassAt { get; init; }
 }
 
 /// <summary>

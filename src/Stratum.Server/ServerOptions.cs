@@ -6,6 +6,13 @@ public sealed class ServerOptions
     /// <summary>Where the database, job logs, checkpoints and connection.json live. Default ./.stratum.</summary>
     public string DataDirectory { get; set; } = ".stratum";
 
+    /// <summary>
+    /// The metadata store: <c>postgres://USER[:PASSWORD]@HOST:PORT/DB</c> (or an Npgsql connection string
+    /// starting with <c>Host=</c>) for PostgreSQL, <c>sqlite:///PATH</c> for SQLite. Default: the
+    /// STRATUM_DATABASE environment variable, else SQLite at DATA/stratum.db.
+    /// </summary>
+    public string? Database { get; set; }
+
     /// <summary>The address to listen on. Default 127.0.0.1 (loopback only).</summary>
     public string ListenAddress { get; set; } = "127.0.0.1";
 
@@ -36,6 +43,13 @@ public sealed class ServerOptions
     /// <summary>The least severe log messages written to the console. Default Information; <c>stratum up</c> uses Warning.</summary>
     public LogLevel MinimumLogLevel { get; set; } = LogLevel.Information;
 
+    /// <summary>"postgres", "sqlite" or null when <paramref name="database"/> names neither.</summary>
+    public static string? DatabaseKind(string database) =>
+        database.StartsWith("postgres://", StringComparison.Ordinal) || database.StartsWith("postgresql://", StringComparison.Ordinal)
+            || database.StartsWith("Host=", StringComparison.OrdinalIgnoreCase)
+            ? "postgres"
+            : database.StartsWith("sqlite:///", StringComparison.Ordinal) ? "sqlite" : null;
+
     /// <summary>Every problem with these settings, each naming the setting and the fix; empty when valid.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -43,6 +57,26 @@ public sealed class ServerOptions
         if (string.IsNullOrWhiteSpace(DataDirectory))
         {
             problems.Add("dataDirectory: must name a directory (default ./.stratum)");
+        }
+
+        if (Database is { } database)
+        {
+            if (DatabaseKind(database) is null)
+            {
+                problems.Add("database: must start with postgres://, postgresql://, Host= or sqlite:///");
+            }
+            else if (DatabaseKind(database) == "postgres")
+            {
+                try
+                {
+                    Persistence.Postgres.PostgresConnectionString.Normalize(database);
+                }
+                catch (ArgumentException e)
+                {
+                    // The message names the problem and never includes the password.
+                    problems.Add($"database: {e.Message}");
+                }
+            }
         }
 
         if (!System.Net.IPAddress.TryParse(ListenAddress, out _))
@@ -55,7 +89,11 @@ public sealed class ServerOptions
             problems.Add($"port: {Port} is not a TCP port (0 to 65535)");
         }
 
-        if (!Scheduling.SchedulingPolicies.Names.Contains(SchedulingPolicy, StringComparer.Ordinal))
+        if (Scheduling.SchedulingPolicies.WhyNotLive(SchedulingPolicy) is { } notLive)
+        {
+            problems.Add($"schedulingPolicy: {notLive}");
+        }
+        else if (!Scheduling.SchedulingPolicies.Names.Contains(SchedulingPolicy, StringComparer.Ordinal))
         {
             problems.Add($"schedulingPolicy: '{SchedulingPolicy}' is not a policy; use one of {string.Join(", ", Scheduling.SchedulingPolicies.Names)}");
         }

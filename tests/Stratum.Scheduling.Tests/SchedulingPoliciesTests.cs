@@ -3,9 +3,9 @@ namespace Stratum.Scheduling.Tests;
 public sealed class SchedulingPoliciesTests
 {
     [Fact]
-    public void Names_ListsDefaultAndPriority()
+    public void Names_ListsLivePolicies()
     {
-        Assert.Equal(["default", "priority"], SchedulingPolicies.Names);
+        Assert.Equal(["default", "fifo", "las", "priority"], SchedulingPolicies.Names);
     }
 
     [Theory]
@@ -21,7 +21,7 @@ public sealed class SchedulingPoliciesTests
     }
 
     [Theory]
-    [InlineData("fifo")]
+    [InlineData("round-robin")]
     [InlineData("Priority")]
     [InlineData("")]
     public void Create_UnknownName_ThrowsNamingItAndTheKnownOnes(string name)
@@ -29,7 +29,7 @@ public sealed class SchedulingPoliciesTests
         var error = Assert.Throws<ArgumentException>(() => SchedulingPolicies.Create(name));
 
         Assert.Equal("name", error.ParamName);
-        Assert.StartsWith($"unknown scheduling policy '{name}'; known policies: default, priority", error.Message);
+        Assert.StartsWith($"unknown scheduling policy '{name}'; known policies: default, fifo, las, priority", error.Message);
         Assert.False(SchedulingPolicies.IsKnown(name));
     }
 }

@@ -1,0 +1,18 @@
+using System.Globalization;
+
+namespace Stratum.Planning;
+
+/// <summary>
+/// One number from a catalog with where it came from and when. A null <see cref="Value"/> means the
+/// part has no such mode (an A100 has no FP8) or the figure is unknown (no spot price).
+/// </summary>
+public sealed record Figure(double? Value, string Source, string Date)
+{
+    public bool HasValue => Value is not null;
+
+    /// <summary>The value, for figures the loader has already checked are present and positive.</summary>
+    public double Required => Value ?? throw new InvalidOperationException($"figure from '{Source}' has no value");
+
+    public override string ToString() =>
+        Value is null ? "n/a" : Value.Value.ToString("0.###", CultureInfo.InvariantCulture);
+}

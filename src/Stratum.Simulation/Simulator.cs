@@ -1,0 +1,361 @@
+using System.Diagnostics;
+using Stratum.Core.Cluster;
+using Stratum.Core.Jobs;
+using Stratum.Scheduling;
+
+namespace Stratum.Simulation;
+
+/// <summary>Settings of one replay.</summary>
+public sealed record SimulationOptions
+{
+    /// <summary>Time a job loses each time it resumes after a preemption (reload, warm-up), holding its GPUs. Default zero.</summary>
+    public TimeSpan RestartCost { get; init; } = TimeSpan.Zero;
+
+    /// <summary>
+    /// Passes at one instant before time moves on. A pass that preempts is followed by another at the
+    /// same instant so the freed GPUs are used; a policy that preempts on every pass would otherwise
+    /// never let time advance. Default 16.
+    /// </summary>
+    public int MaxPassesPerInstant { get; init; } = 16;
+}
+
+/// <summary>How one trace job fared.</summary>
+public sealed record JobOutcome(
+    long Id,
+    string Project,
+    int Gpus,
+    DateTimeOffset SubmittedAt,
+    DateTimeOffset? FirstStartedAt,
+    DateTimeOffset? FinishedAt,
+    TimeSpan HeldTime,
+    int Preemptions);
+
+/// <summary>
+/// Everything a replay produced: the summary, each job's outcome, and the jobs left out (too large for
+/// the cluster) or left unfinished (a policy that never starts them).
+/// </summary>
+public sealed record SimulationResult(string Policy, SimulationMetrics Metrics, IReadOnlyList<JobOutcome> Jobs, IReadOnlyList<string> Problems);
+
+/// <summary>
+/// Discrete-event replay of a trace through an <see cref="ISchedulingPolicy"/>: the same policy code the
+/// server calls, with a simulated executor behind it. Time is the snapshot's <see cref="ClusterSnapshot.Now"/>
+/// and jumps from event to event (an arrival, an end, or a pass a policy asked for). A start takes effect
+/// at once and a job then runs for its trace duration; a preemption stops the job at once (no grace
+/// period) and queues it to resume where it stopped, paying <see cref="SimulationOptions.RestartCost"/>.
+/// </summary>
+public static class Simulator
+{
+    public static SimulationResult Run(Trace trace, SimulatedCluster cluster, ISchedulingPolicy policy, SimulationOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(trace);
+        ArgumentNullException.ThrowIfNull(cluster);
+        ArgumentNullException.ThrowIfNull(policy);
+        var wall = Stopwatch.StartNew();
+        var run = new Replay(trace, cluster, policy, options ?? new SimulationOptions());
+        run.Execute();
+        wall.Stop();
+        return run.Result(wall.Elapsed);
+    }
+
+    /// <summary>The mutable state of one replay; each step of the event loop is one method.</summary>
+    private sealed class Replay
+    {
+        private readonly SimulatedCluster _cluster;
+        private readonly ISchedulingPolicy _policy;
+        private readonly SimulationOptions _options;
+        private readonly List<SimJob> _arrivals;
+        private readonly Dictionary<long, SimJob> _byId = [];
+        private readonly Dictionary<long, TimeSpan> _durations = [];
+        private readonly List<Project> _projects;
+        private readonly List<string> _problems = [];
+        private readonly Dictionary<string, int> _nodeIndex = new(StringComparer.Ordinal);
+        private readonly int[] _freeGpus;
+
+        // Queued is kept in submit order so that policies can skip sorting it (QueuedInSubmitOrder).
+        private readonly List<Job> _queued = [];
+        private readonly List<Job> _running = [];
+        private readonly PriorityQueue<SimJob, (DateTimeOffset At, long Id)> _ends = new();
+        private int _nextArrival;
+        private int _passes;
+        private int _preemptions;
+
+        public Replay(Trace trace, SimulatedCluster cluster, ISchedulingPolicy policy, SimulationOptions options)
+        {
+            _cluster = cluster;
+            _policy = policy;
+            _options = options;
+            _arrivals = [];
+            foreach (var job in trace.Jobs.OrderBy(j => j.SubmittedAt).ThenBy(j => j.Id))
+            {
+                if (!cluster.Fits(job.Gpus))
+                {
+                    _problems.Add($"job {job.Id} needs {job.Gpus} GPUs, more than the whole cluster's {cluster.TotalGpus}; left out");
+                    continue;
+                }
+
+                if (!_byId.TryAdd(job.Id, null!))
+                {
+                    _problems.Add($"job id {job.Id} appears twice in the trace; the second is left out");
+                    continue;
+                }
+
+                var sim = new SimJob(job, new Job
+                {
+                    Id = job.Id,
+                    Spec = cluster.SpecFor(job),
+                    Owner = "trace",
+                    State = JobState.Pending,
+                    SubmittedAt = job.SubmittedAt,
+                    UpdatedAt = job.SubmittedAt,
+                });
+                _byId[job.Id] = sim;
+                _durations[job.Id] = job.Duration;
+                _arrivals.Add(sim);
+            }
+
+            _projects = _arrivals.Select(j => j.Trace.Project).Distinct(StringComparer.Ordinal)
+                .Select(name => new Project { Name = name, Quota = Quota.Unlimited }).ToList();
+            for (var i = 0; i < cluster.Nodes.Count; i++)
+            {
+                _nodeIndex[cluster.Nodes[i].Name] = i;
+            }
+
+            _freeGpus = cluster.Nodes.Select(_ => cluster.GpusPerNode).ToArray();
+        }
+
+        public void Execute()
+        {
+            if (_arrivals.Count == 0)
+            {
+                return;
+            }
+
+            var now = _arrivals[0].Trace.SubmittedAt;
+            while (true)
+            {
+                // 1. Jobs that end now give back their GPUs before anything new is decided.
+                while (_ends.TryPeek(out var ending, out var end) && end.At <= now)
+                {
+                    _ends.Dequeue();
+                    if (ending.Job.State == JobState.Running && ending.EndsAt == end.At)
+                    {
+                        Finish(ending, end.At);
+                    }
+                }
+
+                // 2. Jobs submitted by now join the queue, in submit order.
+                while (_nextArrival < _arrivals.Count && _arrivals[_nextArrival].Trace.SubmittedAt <= now)
+                {
+                    _queued.Add(_arrivals[_nextArrival++].Job);
+                }
+
+                // 3. Ask the policy; after preemptions ask again at once, so the freed GPUs are used.
+                DateTimeOffset? wake = null;
+                for (var pass = 0; pass < _options.MaxPassesPerInstant; pass++)
+                {
+                    var decisions = Pass(now);
+                    wake = decisions.NextPassAt;
+                    if (decisions.Preemptions.Count == 0 || _queued.Count == 0)
+                    {
+                        break;
+                    }
+                }
+
+                // 4. Time jumps to the next event.
+                DateTimeOffset? next = null;
+                if (_nextArrival < _arrivals.Count)
+                {
+                    next = _arrivals[_nextArrival].Trace.SubmittedAt;
+                }
+
+                while (_ends.TryPeek(out var ending, out var end) && !(ending.Job.State == JobState.Running && ending.EndsAt == end.At))
+                {
+                    _ends.Dequeue();
+                }
+
+                if (_ends.TryPeek(out _, out var firstEnd) && (next is null || firstEnd.At < next))
+                {
+                    next = firstEnd.At;
+                }
+
+                if (wake is { } w && w > now && (next is null || w < next))
+                {
+                    next = w;
+                }
+
+                if (next is not { } advance)
+                {
+                    break;
+                }
+
+                now = advance;
+            }
+
+            foreach (var job in _queued)
+            {
+                _problems.Add($"job {job.Id} never started: the {_policy.Name} policy left it waiting with nothing left to happen");
+            }
+        }
+
+        private SchedulingDecisions Pass(DateTimeOffset now)
+        {
+            _passes++;
+            var decisions = _policy.Schedule(new ClusterSnapshot
+            {
+                Now = now,
+                Nodes = _cluster.Nodes,
+                Projects = _projects,
+                Queued = _queued,
+                Running = _running,
+                KnownDurations = _durations,
+                ExplainPending = false,
+                QueuedInSubmitOrder = true,
+            });
+
+            foreach (var preemption in decisions.Preemptions)
+            {
+                if (_byId.TryGetValue(preemption.JobId, out var victim) && victim.Job.State == JobState.Running)
+                {
+                    Preempt(victim, now);
+                }
+            }
+
+            foreach (var start in decisions.Starts)
+            {
+                if (_byId.TryGetValue(start.JobId, out var job) && job.Job.State.IsQueued())
+                {
+                    // The queue is in submit order, so the job is found by binary search; a RemoveAll over
+                    // a queue of thousands on every pass was the largest cost of a FIFO replay.
+                    var index = _queued.BinarySearch(job.Job, SubmitOrder.Instance);
+                    _queued.RemoveAt(index);
+                    Start(job, start.Placement, now);
+                }
+            }
+
+            return decisions;
+        }
+
+        private void Start(SimJob sim, IReadOnlyList<ReplicaPlacement> placement, DateTimeOffset now)
+        {
+            // The simulated executor's own check: a policy that hands out GPUs twice is a bug, not a result.
+            var perReplica = sim.Job.Spec.Resources.AcceleratorsOf(SimulatedCluster.GpuType);
+            foreach (var replica in placement)
+            {
+                var index = _nodeIndex.TryGetValue(replica.Node, out var i) ? i : throw new InvalidOperationException(
+                    $"policy {_policy.Name} placed job {sim.Job.Id} on unknown node {replica.Node}");
+                _freeGpus[index] -= perReplica;
+                if (_freeGpus[index] < 0 || replica.AcceleratorIndices.Count != perReplica)
+                {
+                    throw new InvalidOperationException($"policy {_policy.Name} over-allocated node {replica.Node} starting job {sim.Job.Id}");
+                }
+            }
+
+            if (placement.Count != sim.Job.Spec.Replicas)
+            {
+                throw new InvalidOperationException($"policy {_policy.Name} placed {placement.Count} of job {sim.Job.Id}'s {sim.Job.Spec.Replicas} replicas");
+            }
+
+            sim.FirstStartedAt ??= now;
+            sim.Overhead = sim.Job.Attempts.Count > 0 ? _options.RestartCost : TimeSpan.Zero;
+            sim.EndsAt = now + sim.Remaining + sim.Overhead;
+            sim.Job = sim.Job with
+            {
+                State = JobState.Running,
+                UpdatedAt = now,
+                Attempts = [.. sim.Job.Attempts, new JobAttempt { Number = sim.Job.Attempts.Count + 1, Placement = placement, StartedAt = now }],
+            };
+            _running.Add(sim.Job);
+            _ends.Enqueue(sim, (sim.EndsAt.Value, sim.Job.Id));
+        }
+
+        private void Preempt(SimJob sim, DateTimeOffset now)
+        {
+            var attempt = sim.Job.CurrentAttempt!;
+            var progress = now - attempt.StartedAt - sim.Overhead;
+            if (progress > TimeSpan.Zero)
+            {
+                sim.Remaining -= progress;
+            }
+
+            Release(sim, now, JobState.Preempted, "preempted");
+            sim.Preemptions++;
+            _preemptions++;
+
+            // Back into the queue at its submit-order place.
+            var index = _queued.BinarySearch(sim.Job, SubmitOrder.Instance);
+            _queued.Insert(index < 0 ? ~index : index, sim.Job);
+        }
+
+        private void Finish(SimJob sim, DateTimeOffset now)
+        {
+            Release(sim, now, JobState.Succeeded, "exited 0");
+            sim.Remaining = TimeSpan.Zero;
+            sim.FinishedAt = now;
+        }
+
+        private void Release(SimJob sim, DateTimeOffset now, JobState state, string outcome)
+        {
+            var attempt = sim.Job.CurrentAttempt!;
+            sim.HeldTime += (now - attempt.StartedAt) * sim.Job.Spec.Replicas;
+            var perReplica = sim.Job.Spec.Resources.AcceleratorsOf(SimulatedCluster.GpuType);
+            foreach (var replica in attempt.Placement)
+            {
+                _freeGpus[_nodeIndex[replica.Node]] += perReplica;
+            }
+
+            var id = sim.Job.Id;
+            _running.RemoveAt(_running.FindIndex(j => j.Id == id));
+            sim.EndsAt = null;
+            sim.Job = sim.Job with
+            {
+                State = state,
+                UpdatedAt = now,
+                Attempts = [.. sim.Job.Attempts.SkipLast(1), attempt with { EndedAt = now, ExitCode = state == JobState.Succeeded ? 0 : null, Outcome = outcome }],
+            };
+        }
+
+        public SimulationResult Result(TimeSpan wall)
+        {
+            var outcomes = _arrivals.Select(j => new JobOutcome(j.Trace.Id, j.Trace.Project, j.Trace.Gpus, j.Trace.SubmittedAt,
+                j.FirstStartedAt, j.FinishedAt, j.HeldTime, j.Preemptions)).ToList();
+            var metrics = SimulationMetrics.From(_policy.Name, outcomes, _cluster, _preemptions, _passes, wall);
+            return new SimulationResult(_policy.Name, metrics, outcomes, _problems);
+        }
+    }
+
+    /// <summary>A trace job and where it stands in the replay.</summary>
+    private sealed class SimJob(TraceJob trace, Job job)
+    {
+        public TraceJob Trace { get; } = trace;
+
+        public Job Job { get; set; } = job;
+
+        /// <summary>Run time still to go, not counting the restart cost of the next attempt.</summary>
+        public TimeSpan Remaining { get; set; } = trace.Duration;
+
+        /// <summary>The restart cost the current attempt pays before it makes progress.</summary>
+        public TimeSpan Overhead { get; set; }
+
+        public DateTimeOffset? EndsAt { get; set; }
+
+        public DateTimeOffset? FirstStartedAt { get; set; }
+
+        public DateTimeOffset? FinishedAt { get; set; }
+
+        /// <summary>Replica-time held over all attempts; times GPUs per replica it is the GPU time used.</summary>
+        public TimeSpan HeldTime { get; set; }
+
+        public int Preemptions { get; set; }
+    }
+
+    private sealed class SubmitOrder : IComparer<Job>
+    {
+        public static readonly SubmitOrder Instance = new();
+
+        public int Compare(Job? x, Job? y)
+        {
+            var bySubmit = x!.SubmittedAt.CompareTo(y!.SubmittedAt);
+            return bySubmit != 0 ? bySubmit : x.Id.CompareTo(y.Id);
+        }
+    }
+}
