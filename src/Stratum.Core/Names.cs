@@ -35,6 +35,20 @@ public static partial class Names
 
     public static bool IsValid(string? name) => Problem(name) is null;
 
+    /// <summary>
+    /// A valid name made from free text (a program's file name, a host name): lower-cased, other
+    /// characters turned into '-', ".." collapsed, leading separators dropped, cut to the maximum
+    /// length; <paramref name="fallback"/> when nothing usable is left.
+    /// </summary>
+    public static string FromText(string text, string fallback)
+    {
+        var name = new string(text.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '-').ToArray())
+            .Replace("..", ".", StringComparison.Ordinal)
+            .TrimStart('-', '_', '.');
+        name = name.Length > MaxLength ? name[..MaxLength] : name;
+        return IsValid(name) ? name : fallback;
+    }
+
     [GeneratedRegex("^[a-z0-9][a-z0-9._-]*$", RegexOptions.CultureInvariant)]
     private static partial Regex Pattern();
 }

@@ -90,15 +90,7 @@ public static class LocalNodeDiscovery
     }
 
     /// <summary>This machine's host name made into a valid node name ("GPU-Box_01.lab" → "gpu-box_01.lab").</summary>
-    public static string DefaultNodeName()
-    {
-        var name = new string(Environment.MachineName.ToLowerInvariant()
-            .Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '-').ToArray())
-            .Replace("..", ".", StringComparison.Ordinal)
-            .TrimStart('-', '_', '.');
-        name = name.Length > Names.MaxLength ? name[..Names.MaxLength] : name;
-        return Names.IsValid(name) ? name : "local";
-    }
+    public static string DefaultNodeName() => Names.FromText(Environment.MachineName, "local");
 
     internal static long CpuReserveMillis(long capacityMillis) => Math.Clamp(capacityMillis - 1000, 0, MaxCpuReserveMillis);
 

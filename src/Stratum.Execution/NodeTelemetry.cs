@@ -17,12 +17,19 @@ public sealed record NodeSample(CpuTimes? Cpu, long? MemoryTotalBytes, long? Mem
 /// </summary>
 public static class NodeTelemetry
 {
-    public static NodeSample Read() => new(
-        ProcFs.ReadText("/proc/stat") is { } stat ? ParseCpu(stat) : null,
-        ProcFs.ReadText("/proc/meminfo") is { } meminfo ? ParseMemory(meminfo)?.Total : null,
-        ProcFs.ReadText("/proc/meminfo") is { } meminfo2 ? ParseMemory(meminfo2)?.Available : null,
-        ProcFs.ReadText("/proc/loadavg") is { } load ? ParseLoad(load) : null,
-        ProcFs.ReadText("/proc/net/dev") is { } net ? ParseNetwork(net) : []);
+    /// <summary>The aggregate CPU times alone, for callers that need a fresh reading each time.</summary>
+    public static CpuTimes? ReadCpu() => ProcFs.ReadText("/proc/stat") is { } stat ? ParseCpu(stat) : null;
+
+    public static NodeSample Read()
+    {
+        var memory = ProcFs.ReadText("/proc/meminfo") is { } meminfo ? ParseMemory(meminfo) : null;
+        return new(
+            ReadCpu(),
+            memory?.Total,
+            memory?.Available,
+            ProcFs.ReadText("/proc/loadavg") is { } load ? ParseLoad(load) : null,
+            ProcFs.ReadText("/proc/net/dev") is { } net ? ParseNetwork(net) : []);
+    }
 
     /// <summary>
     /// The aggregate "cpu" line: user nice system idle iowait irq softirq steal (guest time is already

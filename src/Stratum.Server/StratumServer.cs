@@ -102,7 +102,7 @@ public sealed class StratumServer : IAsyncDisposable
             services.AddSingleton<TokenAuthenticator>();
             services.AddSingleton<StratumMetrics>();
             services.AddSingleton(provider => new TelemetryMetrics(
-                provider.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), Bootstrap.LocalNodeName(), dataDirectory, time));
+                provider.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), LocalNodeDiscovery.DefaultNodeName(), dataDirectory, time));
             services.AddSingleton(provider =>
             {
                 // This server's meters (and ASP.NET Core's, made by the same factory), plus the store's

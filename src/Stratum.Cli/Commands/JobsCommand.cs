@@ -24,18 +24,7 @@ public static class JobsCommand
     }
 
     /// <summary>The job name <c>jobs submit</c> uses when none is given: the program's file name, made a valid name.</summary>
-    public static string DefaultName(string program)
-    {
-        var file = Path.GetFileName(program.TrimEnd('/')).ToLowerInvariant();
-        var chars = file.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' ? c : '-').ToArray();
-        var name = new string(chars).Replace("..", ".", StringComparison.Ordinal).TrimStart('.', '_', '-');
-        if (name.Length > Names.MaxLength)
-        {
-            name = name[..Names.MaxLength];
-        }
-
-        return Names.IsValid(name) ? name : "job";
-    }
+    public static string DefaultName(string program) => Names.FromText(Path.GetFileName(program.TrimEnd('/')), "job");
 
     /// <summary>Parses repeated <c>--env K=V</c> values; a value without '=' is a command-line error.</summary>
     public static IReadOnlyDictionary<string, string> ParseEnvironment(IEnumerable<string> pairs)

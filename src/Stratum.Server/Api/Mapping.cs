@@ -132,18 +132,8 @@ public static class Mapping
     }
 
     /// <summary>A job name from its program: "/usr/bin/python3" → "python3"; "" → "job".</summary>
-    public static string DefaultName(IReadOnlyList<string> command)
-    {
-        var program = command.Count > 0 ? Path.GetFileName(command[0] ?? "") : "";
-        var cleaned = new string(program.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '-').ToArray()).Trim('-', '.', '_');
-        cleaned = cleaned.Replace("..", ".", StringComparison.Ordinal);
-        if (cleaned.Length > Names.MaxLength)
-        {
-            cleaned = cleaned[..Names.MaxLength];
-        }
-
-        return Names.IsValid(cleaned) ? cleaned : "job";
-    }
+    public static string DefaultName(IReadOnlyList<string> command) =>
+        command.Count > 0 && command[0] is { } program ? Names.FromText(Path.GetFileName(program), "job") : "job";
 
     public static NodeDto ToDto(this Node node, ResourceVector allocated, int runningJobs) => new()
     {

@@ -122,7 +122,7 @@ public sealed partial class ClusterController(
             }
 
             LogJobTransition(updated.Id, updated.State, updated.Reason);
-            _terminated.RemoveWhere(k => k.JobId == updated.Id && !updated.State.Equals(JobState.Running));
+            _terminated.RemoveWhere(k => k.JobId == updated.Id && updated.State != JobState.Running);
         }
 
         await SendSignalsAsync(signals, cancellationToken);

@@ -43,7 +43,7 @@ public static class Bootstrap
                 await store.Cluster.UpsertPoolAsync(new Pool { Name = LocalPool, CreatedAt = now }, Audit("pool.create", $"pool/{LocalPool}"), cancellationToken);
             }
 
-            var discovered = LocalNodeDiscovery.Discover(LocalNodeName(), LocalPool);
+            var discovered = LocalNodeDiscovery.Discover(LocalNodeDiscovery.DefaultNodeName(), LocalPool);
             var existing = await store.Cluster.GetNodeAsync(discovered.Name, cancellationToken);
             // Keep what an operator decided (draining, extra labels); refresh what the hardware says.
             var node = discovered with
@@ -80,15 +80,6 @@ public static class Bootstrap
         };
         await store.Access.CreateTokenAsync(created, Audit("token.create", $"token/{created.Id}"), cancellationToken);
         return secret;
-    }
-
-    /// <summary>The host name made into a valid node name.</summary>
-    public static string LocalNodeName()
-    {
-        var host = Environment.MachineName.ToLowerInvariant();
-        var cleaned = new string(host.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' ? c : '-').ToArray()).Trim('-', '.');
-        cleaned = cleaned.Replace("..", ".", StringComparison.Ordinal);
-        return Core.Names.IsValid(cleaned) ? cleaned[..Math.Min(cleaned.Length, Core.Names.MaxLength)] : "local";
     }
 
     private static Dictionary<string, string> MergeLabels(IReadOnlyDictionary<string, string> kept, IReadOnlyDictionary<string, string> discovered)

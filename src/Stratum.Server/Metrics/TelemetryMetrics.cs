@@ -14,6 +14,9 @@ public sealed class TelemetryMetrics
     private static readonly TimeSpan GpuRefresh = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan GpuTimeout = TimeSpan.FromSeconds(5);
 
+    /// <summary>Long enough that the gauges of one scrape share one reading of /proc, short enough that the next scrape reads afresh.</summary>
+    private static readonly TimeSpan SampleLifetime = TimeSpan.FromMilliseconds(250);
+
     private readonly string _node;
     private readonly string _dataDirectory;
     private readonly TimeProvider _time;
@@ -22,6 +25,8 @@ public sealed class TelemetryMetrics
     private double? _cpuUtilization;
     private IReadOnlyList<GpuSample> _gpus = [];
     private DateTimeOffset _gpusAt = DateTimeOffset.MinValue;
+    private NodeSample? _sample;
+    private DateTimeOffset _sampleAt = DateTimeOffset.MinValue;
 
     public TelemetryMetrics(IMeterFactory meterFactory, string nodeName, string dataDirectory, TimeProvider time)
     {
@@ -37,9 +42,9 @@ public sealed class TelemetryMetrics
             "By", "Memory in use (total less available).");
         meter.CreateObservableGauge("stratum.node.memory.limit", () => Memory(s => s.MemoryTotalBytes),
             "By", "Memory installed.");
-        meter.CreateObservableGauge("stratum.node.load_average.1m", () => NodeTelemetry.Read().LoadAverage1m is { } load ? [new Measurement<double>(load, Node())] : Array.Empty<Measurement<double>>(),
+        meter.CreateObservableGauge("stratum.node.load_average.1m", () => Sample().LoadAverage1m is { } load ? [new Measurement<double>(load, Node())] : Array.Empty<Measurement<double>>(),
             "{process}", "One-minute load average.");
-        meter.CreateObservableCounter("stratum.node.network.io", () => NodeTelemetry.Read().Network.SelectMany(n => new[]
+        meter.CreateObservableCounter("stratum.node.network.io", () => Sample().Network.SelectMany(n => new[]
         {
             new Measurement<long>(n.ReceivedBytes, Node(), new("device", n.Device), new("direction", "receive")),
             new Measurement<long>(n.SentBytes, Node(), new("device", n.Device), new("direction", "transmit")),
@@ -61,7 +66,7 @@ public sealed class TelemetryMetrics
 
     private double? CpuUtilization()
     {
-        var current = NodeTelemetry.Read().Cpu;
+        var current = NodeTelemetry.ReadCpu();
         lock (_gate)
         {
             if (current is { } now && _previousCpu is { } before && NodeTelemetry.CpuUtilization(before, now) is { } value)
@@ -74,8 +79,23 @@ public sealed class TelemetryMetrics
         }
     }
 
+    private NodeSample Sample()
+    {
+        lock (_gate)
+        {
+            var now = _time.GetUtcNow();
+            if (_sample is null || now - _sampleAt >= SampleLifetime)
+            {
+                _sample = NodeTelemetry.Read();
+                _sampleAt = now;
+            }
+
+            return _sample;
+        }
+    }
+
     private IEnumerable<Measurement<long>> Memory(Func<NodeSample, long?> pick) =>
-        pick(NodeTelemetry.Read()) is { } bytes ? [new Measurement<long>(bytes, new KeyValuePair<string, object?>("node", _node))] : [];
+        pick(Sample()) is { } bytes ? [new Measurement<long>(bytes, new KeyValuePair<string, object?>("node", _node))] : [];
 
     private IEnumerable<Measurement<long>> Filesystem(Func<DriveInfo, long> pick)
     {
