@@ -43,6 +43,13 @@ public static class PostgresConnectionString
         return builder.ConnectionString;
     }
 
+    /// <summary>Where a connection goes, as people write it (USER@HOST:PORT/DATABASE), never with the password.</summary>
+    public static string Where(string connectionStringOrUrl)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(Normalize(connectionStringOrUrl));
+        return $"{builder.Username}@{builder.Host}:{builder.Port}/{builder.Database}";
+    }
+
     /// <summary>The connection string without its password, for logs and error messages.</summary>
     public static string Redact(string connectionString)
     {

@@ -74,6 +74,53 @@ public sealed class PostgresMetadataStore : IMetadataStore
         return store;
     }
 
+    /// <summary>
+    /// Connects once, changes nothing, and says what is there: the server version and how far the schema
+    /// is migrated ("PostgreSQL 15.8; schema 3 of 3", or "empty database: the first start creates the
+    /// schema"). For <c>stratum server --check-config</c>.
+    /// </summary>
+    public static async Task<string> DescribeAsync(string connectionStringOrUrl, CancellationToken cancellationToken = default)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(PostgresConnectionString.Normalize(connectionStringOrUrl)) { Pooling = false };
+        var connection = new NpgsqlConnection(builder.ConnectionString);
+        await using (connection.ConfigureAwait(false))
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            var latest = PostgresMigrations.All.Max(m => m.Version);
+            var command = new NpgsqlCommand("SELECT to_regclass('schema_migrations') IS NOT NULL", connection);
+            await using (command.ConfigureAwait(false))
+            {
+                if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not true)
+                {
+                    return $"PostgreSQL {connection.PostgreSqlVersion}; empty database: the first start creates schema version {latest}";
+                }
+            }
+
+            var version = new NpgsqlCommand("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", connection);
+            await using (version.ConfigureAwait(false))
+            {
+                var current = Convert.ToInt32(await version.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+                return current > latest
+                    ? throw new InvalidOperationException($"the database has schema version {current}, newer than this program's {latest}: upgrade stratum")
+                    : $"PostgreSQL {connection.PostgreSqlVersion}; schema version {current} of {latest}{(current < latest ? " (the next start migrates it)" : "")}";
+            }
+        }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="exception"/>, thrown while opening the store, is worth retrying: the server
+    /// is unreachable, starting up, shutting down or out of connections. A wrong password, a missing
+    /// database or a bad URL are not: retrying them only hides the mistake.
+    /// </summary>
+    public static bool IsTransient(Exception exception) => exception switch
+    {
+        PostgresException postgres => postgres.SqlState is PostgresErrorCodes.CannotConnectNow
+            or PostgresErrorCodes.TooManyConnections or PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown,
+        NpgsqlException npgsql => npgsql.IsTransient,
+        System.Net.Sockets.SocketException or TimeoutException => true,
+        _ => false,
+    };
+
     public Task MigrateAsync(CancellationToken cancellationToken = default)
     {
         var now = PersistenceJson.ToMillis(_time.GetUtcNow());

@@ -13,6 +13,13 @@ public sealed class ServerOptions
     /// </summary>
     public string? Database { get; set; }
 
+    /// <summary>
+    /// How long a starting server keeps retrying a PostgreSQL that does not answer (backoff 1 s doubling to
+    /// 30 s; /readyz answers 503 meanwhile) before it gives up. Default 0: keep trying, as a service should
+    /// while its database boots.
+    /// </summary>
+    public TimeSpan DatabaseWaitLimit { get; set; } = TimeSpan.Zero;
+
     /// <summary>The address to listen on. Default 127.0.0.1 (loopback only).</summary>
     public string ListenAddress { get; set; } = "127.0.0.1";
 
@@ -104,6 +111,11 @@ public sealed class ServerOptions
             {
                 problems.Add($"{name}: {value} must be between 50ms and 10m");
             }
+        }
+
+        if (DatabaseWaitLimit < TimeSpan.Zero)
+        {
+            problems.Add($"databaseWaitLimit: {DatabaseWaitLimit} must not be negative (0 keeps trying)");
         }
 
         if (MaxLogBytes < 64 * 1024)

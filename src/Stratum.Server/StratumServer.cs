@@ -69,7 +69,7 @@ public sealed class StratumServer : IAsyncDisposable
         try
         {
             var time = TimeProvider.System;
-            store = await OpenStoreAsync(options.Database ?? Environment.GetEnvironmentVariable("STRATUM_DATABASE"), dataDirectory, time, cancellationToken);
+            store = await StoreStartup.OpenAsync(options, dataDirectory, time, cancellationToken);
             var secret = await Bootstrap.PrepareAsync(store, dataDirectory, options, time, cancellationToken);
 
             var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
@@ -203,22 +203,6 @@ public sealed class StratumServer : IAsyncDisposable
         app.MapApply();
         app.MapPlan();
         app.MapUsage();
-    }
-
-    /// <summary>PostgreSQL when the setting names it, else SQLite in the data directory (or at the sqlite:/// path).</summary>
-    private static async Task<IMetadataStore> OpenStoreAsync(string? database, string dataDirectory, TimeProvider time, CancellationToken cancellationToken)
-    {
-        if (string.IsNullOrWhiteSpace(database))
-        {
-            return await SqliteMetadataStore.OpenAsync(Path.Combine(dataDirectory, "stratum.db"), time, cancellationToken);
-        }
-
-        return ServerOptions.DatabaseKind(database) switch
-        {
-            "postgres" => await Persistence.Postgres.PostgresMetadataStore.OpenAsync(database, time, cancellationToken),
-            "sqlite" => await SqliteMetadataStore.OpenAsync(Path.GetFullPath(database["sqlite://".Length..]), time, cancellationToken),
-            _ => throw new InvalidOperationException("database: must start with postgres://, postgresql://, Host= or sqlite:///"),
-        };
     }
 
     private static Uri ListeningAddress(WebApplication app, ServerOptions options)

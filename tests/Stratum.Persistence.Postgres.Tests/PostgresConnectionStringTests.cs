@@ -77,4 +77,12 @@ public sealed class PostgresConnectionStringTests
         Assert.DoesNotContain("hunter2", redacted, StringComparison.Ordinal);
         Assert.Contains("Host=h", redacted, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Where_Url_NamesUserHostPortAndDatabaseButNotThePassword()
+    {
+        var where = PostgresConnectionString.Where("postgres://ops:hunter2@db.example:6432/stratum");
+
+        Assert.Equal("ops@db.example:6432/stratum", where);
+    }
 }

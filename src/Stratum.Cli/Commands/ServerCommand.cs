@@ -1,5 +1,7 @@
 using System.CommandLine;
+using Spectre.Console;
 using Stratum.Cli.Hosting;
+using Stratum.Server.Hosting;
 
 namespace Stratum.Cli.Commands;
 
@@ -19,7 +21,11 @@ public static class ServerCommand
             HelpName = "URL",
         };
         var port = new Option<int?>("--port") { Description = "HTTP port (overrides the config file)" };
-        var command = new Command("server", "Run the Stratum server (settings from --config, overridden by options) until SIGTERM") { config, database, port };
+        var checkConfig = new Option<bool>("--check-config")
+        {
+            Description = "Check the settings, the data directory, the port and the database without starting or changing anything; exit 0 when a start would succeed",
+        };
+        var command = new Command("server", "Run the Stratum server (settings from --config, overridden by options) until SIGTERM") { config, database, port, checkConfig };
         return command.WithAction(environment, run =>
         {
             var result = run.Get(config) is { } file ? ServerConfigFile.Load(file) : ServerConfigFile.Parse("{}", "defaults");
@@ -36,6 +42,11 @@ public static class ServerCommand
             if (result.IsValid && run.Result.GetValue(GlobalOptions.Data) is { } data)
             {
                 result.Options!.DataDirectory = Path.GetFullPath(data);
+            }
+
+            if (run.Get(checkConfig))
+            {
+                return CheckAsync(result, run.Terminal, run.CancellationToken);
             }
 
             if (!result.IsValid)
@@ -55,5 +66,38 @@ public static class ServerCommand
                 whileServing: null,
                 run.CancellationToken);
         });
+    }
+
+    private static async Task<int> CheckAsync(ServerConfigResult result, Terminal terminal, CancellationToken cancellationToken)
+    {
+        var findings = result.Options is { } options && result.Problems.Count == 0
+            ? await ConfigCheck.RunAsync(options, cancellationToken)
+            : [new ConfigCheckFinding("settings", ConfigCheckOutcome.Failed, string.Join("; ", result.Problems))];
+        if (terminal.IsJson)
+        {
+            terminal.WriteJson(findings.Select(f => new { check = f.Check, outcome = f.Outcome.ToString().ToLowerInvariant(), detail = f.Detail }).ToList());
+        }
+        else
+        {
+            foreach (var finding in findings)
+            {
+                var mark = finding.Outcome switch
+                {
+                    ConfigCheckOutcome.Ok => "[green]ok  [/]",
+                    ConfigCheckOutcome.Warning => "[yellow]warn[/]",
+                    _ => "[red]FAIL[/]",
+                };
+                terminal.Result($"{mark} {Markup.Escape(finding.Check),-15} {Markup.Escape(finding.Detail)}");
+            }
+        }
+
+        var failed = findings.Count(f => f.Outcome == ConfigCheckOutcome.Failed);
+        if (failed > 0)
+        {
+            terminal.Fail($"{failed} check(s) failed: the server would not start with these settings");
+            return ExitCodes.Invalid;
+        }
+
+        return ExitCodes.Ok;
     }
 }
