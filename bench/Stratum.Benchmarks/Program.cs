@@ -6,11 +6,9 @@ using System.Text.Json;
 using Stratum.Benchmarks;
 using Stratum.Client.Contracts;
 using Stratum.Core.Access;
-using Stratum.Core.Cluster;
 using Stratum.Core.Jobs;
 using Stratum.Core.Resources;
 using Stratum.Persistence;
-using Stratum.Scheduling;
 using Stratum.Server;
 using Stratum.Server.Api;
 
@@ -19,9 +17,8 @@ using Stratum.Server.Api;
 //   submit:   jobs submitted per second through HTTP into SQLite, against (a) the cheapest authenticated
 //             HTTP request the server answers (GET /api/v1/info: the HTTP floor) and (b) submits
 //             straight into the store without HTTP (the storage ceiling);
-//   schedule: one scheduling pass of the priority policy over growing clusters and queues, against a
-//             pass over the same cluster with an empty queue (the fixed cost).
-// Usage: dotnet run -c Release --project bench/Stratum.Benchmarks -- [submit|schedule|all] [--jobs N] [--concurrency N] [--repeats N]
+// (The scheduling pass has its own project: bench/Stratum.Scheduling.Benchmarks.)
+// Usage: dotnet run -c Release --project bench/Stratum.Benchmarks -- [submit|all] [--jobs N] [--concurrency N] [--repeats N]
 var arguments = Arguments.Parse(args);
 var results = Path.GetFullPath(Path.Combine(Arguments.RepositoryRoot(), "bench", "results"));
 Directory.CreateDirectory(results);
@@ -31,10 +28,6 @@ if (arguments.Scenario is "submit" or "all")
     await SubmitScenario.RunAsync(arguments, results);
 }
 
-if (arguments.Scenario is "schedule" or "all")
-{
-    ScheduleScenario.Run(arguments, results);
-}
 
 namespace Stratum.Benchmarks
 {
@@ -49,9 +42,9 @@ namespace Stratum.Benchmarks
                 return index >= 0 && index + 1 < args.Length ? int.Parse(args[index + 1], CultureInfo.InvariantCulture) : fallback;
             }
 
-            if (scenario is not ("submit" or "schedule" or "all"))
+            if (scenario is not ("submit" or "all"))
             {
-                throw new ArgumentException($"unknown scenario '{scenario}'; use submit, schedule or all");
+                throw new ArgumentException($"unknown scenario '{scenario}'; use submit or all (bench/run.sh schedule runs bench/Stratum.Scheduling.Benchmarks)");
             }
 
             return new Arguments(scenario, Option("--jobs", 20_000), Option("--concurrency", 64), Option("--repeats", 5));
@@ -218,112 +211,6 @@ namespace Stratum.Benchmarks
                 await store.DisposeAsync();
                 Directory.Delete(data, recursive: true);
             }
-        }
-    }
-
-    internal static class ScheduleScenario
-    {
-        private static readonly DateTimeOffset Now = new(2026, 11, 1, 0, 0, 0, TimeSpan.Zero);
-
-        public static void Run(Arguments arguments, string results)
-        {
-            var policy = SchedulingPolicies.Create("priority");
-            var cases = new (int Nodes, int Queued, int Running)[] { (16, 100, 50), (64, 1000, 200), (256, 5000, 1000), (1024, 10000, 4000) };
-            var rows = new List<object>();
-            foreach (var (nodes, queued, running) in cases)
-            {
-                var full = Snapshot(nodes, queued, running, seed: nodes);
-                var empty = full with { Queued = [] };
-                var passMs = Measure(policy, full, arguments.Repeats * 4);
-                var baseMs = Measure(policy, empty, arguments.Repeats * 4);
-                var decisions = policy.Schedule(full);
-                Console.WriteLine($"{nodes} nodes, {queued} queued, {running} running: pass {passMs:F2} ms (empty-queue baseline {baseMs:F2} ms), {decisions.Starts.Count} starts, {decisions.Preemptions.Count} preemptions");
-                rows.Add(new
-                {
-                    nodes,
-                    gpusPerNode = 8,
-                    queued,
-                    running,
-                    medianPassMilliseconds = Math.Round(passMs, 3),
-                    emptyQueueBaselineMilliseconds = Math.Round(baseMs, 3),
-                    ratioToBaseline = Math.Round(passMs / Math.Max(baseMs, 1e-6), 1),
-                    starts = decisions.Starts.Count,
-                    preemptions = decisions.Preemptions.Count,
-                });
-            }
-
-            Report.Write(results, "scheduling-pass", new
-            {
-                benchmark = "one scheduling pass of the 'priority' policy (pure function: snapshot in, decisions out)",
-                command = $"dotnet run -c Release --project bench/Stratum.Benchmarks -- schedule --repeats {arguments.Repeats}",
-                machine = Report.Machine(),
-                cases = rows,
-            });
-        }
-
-        private static double Measure(ISchedulingPolicy policy, ClusterSnapshot snapshot, int repeats)
-        {
-            policy.Schedule(snapshot);
-            var samples = new List<double>();
-            for (var i = 0; i < repeats; i++)
-            {
-                var started = Stopwatch.GetTimestamp();
-                policy.Schedule(snapshot);
-                samples.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-            }
-
-            return Report.Median(samples);
-        }
-
-        /// <summary>A seeded synthetic cluster: 8-GPU nodes in racks, a mix of 1-8 GPU jobs and multi-node gangs, some preemptible, several projects with quotas.</summary>
-        public static ClusterSnapshot Snapshot(int nodeCount, int queuedCount, int runningCount, int seed)
-        {
-            var random = new Random(seed);
-            var nodes = Enumerable.Range(0, nodeCount).Select(i => new Node
-            {
-                Name = $"n{i:D4}",
-                Pool = "gpu",
-                Capacity = ResourceVector.Of(128, 1L << 40, "nvidia-h100", 8),
-                Allocatable = ResourceVector.Of(120, 1000L << 30, "nvidia-h100", 8),
-                Labels = new Dictionary<string, string> { ["rack"] = $"r{i / 16}" },
-                Accelerators = Enumerable.Range(0, 8).Select(g => new AcceleratorDevice(g, "nvidia-h100", "NVIDIA H100 80GB HBM3", 80L << 30)).ToList(),
-            }).ToList();
-            var projects = Enumerable.Range(0, 8).Select(i => new Project { Name = $"p{i}", Quota = new Quota { Accelerators = nodeCount * 8 / 4 } }).ToList();
-            long id = 0;
-            Job MakeJob(JobState state)
-            {
-                var gpus = new[] { 1, 1, 2, 4, 8, 8 }[random.Next(6)];
-                var replicas = gpus == 8 && random.Next(4) == 0 ? random.Next(2, 5) : 1;
-                return new Job
-                {
-                    Id = ++id,
-                    Owner = "bench",
-                    State = state,
-                    SubmittedAt = Now.AddSeconds(id),
-                    Spec = new JobSpec
-                    {
-                        Name = $"job{id}",
-                        Project = $"p{random.Next(8)}",
-                        Command = ["train"],
-                        Resources = ResourceVector.Of(gpus * 8, gpus * (64L << 30), "nvidia-h100", gpus),
-                        Replicas = replicas,
-                        Priority = random.Next(3) * 10,
-                        Preemptible = random.Next(3) == 0,
-                    },
-                };
-            }
-
-            // Running jobs get real placements by letting the policy place them on an empty cluster first.
-            var candidates = Enumerable.Range(0, runningCount).Select(_ => MakeJob(JobState.Pending)).ToList();
-            var placed = new PriorityPolicy().Schedule(new ClusterSnapshot { Now = Now, Nodes = nodes, Projects = projects.Select(p => p with { Quota = Quota.Unlimited }).ToList(), Queued = candidates, Running = [] });
-            var byId = candidates.ToDictionary(j => j.Id);
-            var running = placed.Starts.Select(s => byId[s.JobId] with
-            {
-                State = JobState.Running,
-                Attempts = [new JobAttempt { Number = 1, Placement = s.Placement, StartedAt = Now }],
-            }).ToList();
-            var queued = Enumerable.Range(0, queuedCount).Select(_ => MakeJob(JobState.Pending)).ToList();
-            return new ClusterSnapshot { Now = Now.AddHours(1), Nodes = nodes, Projects = projects, Queued = queued, Running = running };
         }
     }
 }

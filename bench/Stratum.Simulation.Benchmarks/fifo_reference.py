@@ -2,7 +2,8 @@
 """Reference FIFO replay of a Philly trace, the baseline for the C# simulator's speed and FIFO figures.
 
 The same model as Stratum.Simulation: jobs in submit order (ties by file order); a job of at most G GPUs
-goes on one node, best fit (the node left with the fewest free GPUs); a larger one takes
+goes on one node, best fit (the node left with the fewest free GPUs; of equal ones the node already running
+the most replicas, as Stratum's leftover-CPU scorer picks it, then the lowest index); a larger one takes
 ceil(gpus / G) whole free nodes; strict FIFO, the first job that does not fit blocks the rest.
 Prints one JSON object: jobs, avgJctSeconds, wallSeconds.
 Usage: fifo_reference.py TRACE NODES GPUS_PER_NODE
@@ -29,6 +30,9 @@ def main():
     rows.sort()
     rows = [r for r in rows if (r[3] if r[3] <= per_node else -(-r[3] // per_node) * per_node) <= nodes * per_node]
     free = [per_node] * nodes
+    # Replicas on each node: Stratum breaks best-fit ties by leftover CPU, i.e. the busiest node. Without
+    # this tie-break (lowest index only) the average JCT came out 4.4% higher (1,270,085 s vs 1,216,239 s).
+    replicas = [0] * nodes
     ends = []  # (end time, seq, [(node, gpus)])
     queue_head = 0
     total_jct = 0.0
@@ -40,15 +44,17 @@ def main():
             _, _, held = heapq.heappop(ends)
             for node, gpus in held:
                 free[node] += gpus
+                replicas[node] -= 1
         while arrived < len(rows) and rows[arrived][0] <= now:
             arrived += 1
         while queue_head < arrived:
             at, _, duration, gpus = rows[queue_head]
-            held = place(free, gpus, per_node)
+            held = place(free, replicas, gpus, per_node)
             if held is None:
                 break
             for node, count in held:
                 free[node] -= count
+                replicas[node] += 1
             seq += 1
             heapq.heappush(ends, (now + duration, seq, held))
             total_jct += now + duration - at
@@ -64,11 +70,11 @@ def main():
     print(json.dumps({"jobs": len(rows), "avgJctSeconds": total_jct / max(1, len(rows)), "wallSeconds": time.perf_counter() - started}))
 
 
-def place(free, gpus, per_node):
+def place(free, replicas, gpus, per_node):
     if gpus <= per_node:
         best = None
         for node, left in enumerate(free):
-            if left >= gpus and (best is None or left < free[best]):
+            if left >= gpus and (best is None or (left, -replicas[node]) < (free[best], -replicas[best])):
                 best = node
         return None if best is None else [(best, gpus)]
     whole = -(-gpus // per_node)

@@ -126,7 +126,16 @@ internal sealed class PostgresJobRepository(PostgresMetadataStore store) : IJobR
             ReadCommittedJob,
             cancellationToken).ConfigureAwait(false);
 
-    public Task<bool> UpdateAsync(IReadOnlyList<Job> updates, AuditRecord? audit, CancellationToken cancellationToken = default)
+    public Task<bool> UpdateAsync(IReadOnlyList<Job> updates, AuditRecord? audit, CancellationToken cancellationToken = default) =>
+        UpdateCoreAsync(updates, audit, fence: null, cancellationToken);
+
+    public Task<bool> UpdateFencedAsync(IReadOnlyList<Job> updates, LeaderFence fence, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(fence);
+        return UpdateCoreAsync(updates, audit: null, fence, cancellationToken);
+    }
+
+    private Task<bool> UpdateCoreAsync(IReadOnlyList<Job> updates, AuditRecord? audit, LeaderFence? fence, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(updates);
         var rows = updates.Select(job => new
@@ -145,6 +154,13 @@ internal sealed class PostgresJobRepository(PostgresMetadataStore store) : IJobR
 
         return store.WriteAsync(async context =>
         {
+            if (fence is not null)
+            {
+                // Before any job row is touched, and holding the lease row until the commit: a replica
+                // that lost the lease writes nothing, and a takeover waits for a write already checked.
+                await PostgresLeaderLeases.CheckAsync(context, fence).ConfigureAwait(false);
+            }
+
             // Every update and the audit record go out in one round trip: a scheduling pass that starts
             // fifty jobs does not pay fifty network latencies while it holds their row locks.
             var batch = new NpgsqlBatch(context.Connection, context.Transaction);

@@ -31,6 +31,7 @@ public sealed class PostgresMetadataStore : IMetadataStore
         Cluster = new PostgresClusterRepository(this);
         Access = new PostgresAccessRepository(this);
         Audit = new PostgresAuditLog(this);
+        Leases = new PostgresLeaderLeases(this);
     }
 
     /// <summary>Where the store connects, without the password.</summary>
@@ -43,6 +44,8 @@ public sealed class PostgresMetadataStore : IMetadataStore
     public IAccessRepository Access { get; }
 
     public IAuditLog Audit { get; }
+
+    public ILeaderLeases Leases { get; }
 
     internal PostgresSubmitWriter Submits { get; }
 

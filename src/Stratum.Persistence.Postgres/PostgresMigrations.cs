@@ -107,5 +107,17 @@ internal static class PostgresMigrations
                 remote_address TEXT NULL
             );
             """),
+        // Leader election among replicas (docs/server.md#high-availability). Unlike the other tables its
+        // times are TIMESTAMPTZ: they are only ever set and compared by the database's own now(), which is
+        // the point of the lease, and never leave the database as job timestamps do.
+        new(2, "leader_lease", """
+            CREATE TABLE leader_lease (
+                name TEXT NOT NULL PRIMARY KEY,
+                holder TEXT NOT NULL,
+                fencing_token BIGINT NOT NULL,
+                renewed_at TIMESTAMPTZ NOT NULL,
+                expires_at TIMESTAMPTZ NOT NULL
+            );
+            """),
     ];
 }

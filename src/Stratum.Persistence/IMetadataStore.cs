@@ -21,6 +21,9 @@ public interface IMetadataStore : IAsyncDisposable
     IAccessRepository Access { get; }
 
     IAuditLog Audit { get; }
+
+    /// <summary>Leader election among servers sharing this store (see <see cref="ILeaderLeases"/>).</summary>
+    ILeaderLeases Leases { get; }
 }
 
 public sealed record SubmitResult(Job Job, bool Created);
@@ -65,6 +68,14 @@ public interface IJobRepository
     /// The stored versions are the given jobs' <see cref="Job.Version"/> plus one.
     /// </summary>
     Task<bool> UpdateAsync(IReadOnlyList<Job> updates, AuditRecord? audit, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// <see cref="UpdateAsync"/> for a leader: in the same transaction it checks that the lease still has
+    /// <paramref name="fence"/>'s token and is unexpired, and holds that lease row until the commit, so a
+    /// replica that lost its lease cannot write. A stale token throws <see cref="StaleFencingTokenException"/>
+    /// and writes nothing; a job that moved on returns false as <see cref="UpdateAsync"/> does.
+    /// </summary>
+    Task<bool> UpdateFencedAsync(IReadOnlyList<Job> updates, LeaderFence fence, CancellationToken cancellationToken = default);
 }
 
 public interface IClusterRepository

@@ -145,6 +145,13 @@ internal sealed class SqliteJobRepository(SqliteMetadataStore store) : IJobRepos
             return ReadJobs(command);
         }, cancellationToken);
 
+    /// <summary>One server owns a SQLite file, so the check is against the in-memory lease of this process.</summary>
+    public Task<bool> UpdateFencedAsync(IReadOnlyList<Job> updates, LeaderFence fence, CancellationToken cancellationToken = default)
+    {
+        ((SqliteLeaderLeases)store.Leases).Check(fence);
+        return UpdateAsync(updates, audit: null, cancellationToken);
+    }
+
     public Task<bool> UpdateAsync(IReadOnlyList<Job> updates, AuditRecord? audit, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(updates);

@@ -26,6 +26,7 @@ public sealed class SqliteMetadataStore : IMetadataStore
         Cluster = new SqliteClusterRepository(this);
         Access = new SqliteAccessRepository(this);
         Audit = new SqliteAuditLog(this);
+        Leases = new SqliteLeaderLeases(time);
     }
 
     /// <summary>The full path of the database file.</summary>
@@ -38,6 +39,8 @@ public sealed class SqliteMetadataStore : IMetadataStore
     public IAccessRepository Access { get; }
 
     public IAuditLog Audit { get; }
+
+    public ILeaderLeases Leases { get; }
 
     internal SqliteWriter Writer { get; }
 

@@ -39,6 +39,48 @@ public sealed record ClusterSnapshot
     /// policies that walk it in that order need not sort it. Default false.
     /// </summary>
     public bool QueuedInSubmitOrder { get; init; }
+
+    /// <summary>
+    /// How long jobs without a <see cref="JobSpec.MaxRuntime"/> are expected to run, for backfill
+    /// reservations and estimated start times. Filled by the caller: the server learns it from each
+    /// project's finished jobs (for example their median run time). Null: such jobs have no known end.
+    /// </summary>
+    public RuntimeEstimates? RuntimeEstimates { get; init; }
+
+    /// <summary>
+    /// Each project's historical usage in gpu-seconds, decayed by the fair-share half-life up to
+    /// <see cref="Now"/> (see <see cref="FairShareLedger"/>), filled by the caller. Null or missing: no history.
+    /// </summary>
+    public IReadOnlyDictionary<string, double>? DecayedUsage { get; init; }
+}
+
+/// <summary>Expected run times handed to the scheduler: by job first, then by project.</summary>
+public sealed record RuntimeEstimates
+{
+    public IReadOnlyDictionary<long, TimeSpan> ByJob { get; init; } = new Dictionary<long, TimeSpan>();
+
+    public IReadOnlyDictionary<string, TimeSpan> ByProject { get; init; } = new Dictionary<string, TimeSpan>(StringComparer.Ordinal);
+
+    /// <summary>The job's max runtime, else its estimate by id, else by project; null when nothing is known.</summary>
+    public static TimeSpan? For(Job job, RuntimeEstimates? estimates)
+    {
+        if (job.Spec.MaxRuntime is { } max)
+        {
+            return max;
+        }
+
+        if (estimates is null)
+        {
+            return null;
+        }
+
+        if (estimates.ByJob.TryGetValue(job.Id, out var byJob))
+        {
+            return byJob;
+        }
+
+        return estimates.ByProject.TryGetValue(job.Spec.Project, out var byProject) ? byProject : null;
+    }
 }
 
 /// <summary>Start <see cref="JobId"/> with one placement per replica.</summary>
@@ -49,9 +91,11 @@ public sealed record PreemptDecision(long JobId, long ForJobId, string Reason);
 
 /// <summary>
 /// Why <see cref="JobId"/> waits: a sentence for people, the number of nodes rejected for each reason
-/// ("insufficient nvidia-h100": 3), and its 1-based position in queue order (1: nothing ahead of it).
+/// ("insufficient nvidia-h100": 3), its 1-based position in queue order (1: nothing ahead of it), and
+/// when the current plan expects it to start (null: unknown, e.g. no running job has a known end).
 /// </summary>
-public sealed record PendingDecision(long JobId, string Reason, IReadOnlyDictionary<string, int> NodeRejections, int QueuePosition);
+public sealed record PendingDecision(long JobId, string Reason, IReadOnlyDictionary<string, int> NodeRejections, int QueuePosition,
+    DateTimeOffset? EstimatedStart = null);
 
 public sealed record SchedulingDecisions(
     IReadOnlyList<StartDecision> Starts,

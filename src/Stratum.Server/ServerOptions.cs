@@ -20,6 +20,18 @@ public sealed class ServerOptions
     /// </summary>
     public TimeSpan DatabaseWaitLimit { get; set; } = TimeSpan.Zero;
 
+    /// <summary>
+    /// Where job records live (pid files, exit codes, logs). Default DATA/jobs. Replicas of a highly
+    /// available control plane must share it (a shared filesystem), so that whichever leads sees every job.
+    /// </summary>
+    public string? JobsDirectory { get; set; }
+
+    /// <summary>
+    /// How long the controller's leader lease lasts without renewal (renewed every third of it). A killed
+    /// leader is replaced within about this plus a third. Default 6s; between 1s and 5m.
+    /// </summary>
+    public TimeSpan LeaderLease { get; set; } = TimeSpan.FromSeconds(6);
+
     /// <summary>The address to listen on. Default 127.0.0.1 (loopback only).</summary>
     public string ListenAddress { get; set; } = "127.0.0.1";
 
@@ -46,6 +58,9 @@ public sealed class ServerOptions
     /// keeps at most twice this per stream. Default 100 MiB; at least 64 KiB.
     /// </summary>
     public long MaxLogBytes { get; set; } = 100L * 1024 * 1024;
+
+    /// <summary>Alert rules and webhooks (docs/observability.md#alerts). Default: DATA/alerts.yaml when it exists, else no alerts.</summary>
+    public string? AlertsFile { get; set; }
 
     /// <summary>The least severe log messages written to the console. Default Information; <c>stratum up</c> uses Warning.</summary>
     public LogLevel MinimumLogLevel { get; set; } = LogLevel.Information;
@@ -113,6 +128,16 @@ public sealed class ServerOptions
             }
         }
 
+        if (LeaderLease < TimeSpan.FromSeconds(1) || LeaderLease > TimeSpan.FromMinutes(5))
+        {
+            problems.Add($"leaderLease: {LeaderLease} must be between 1s and 5m");
+        }
+
+        if (JobsDirectory is { } jobsDirectory && string.IsNullOrWhiteSpace(jobsDirectory))
+        {
+            problems.Add("jobsDirectory: must name a directory, or be left out for DATA/jobs");
+        }
+
         if (DatabaseWaitLimit < TimeSpan.Zero)
         {
             problems.Add($"databaseWaitLimit: {DatabaseWaitLimit} must not be negative (0 keeps trying)");
@@ -126,6 +151,11 @@ public sealed class ServerOptions
         if (StopGracePeriod < TimeSpan.Zero || StopGracePeriod > TimeSpan.FromHours(1))
         {
             problems.Add($"stopGracePeriod: {StopGracePeriod} must be between 0 and 1h");
+        }
+
+        if (AlertsFile is { } alertsFile && !File.Exists(alertsFile))
+        {
+            problems.Add($"alertsFile: '{alertsFile}' does not exist; write the rules there or leave the setting out");
         }
 
         return problems;

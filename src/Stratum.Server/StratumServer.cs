@@ -8,11 +8,14 @@ using Stratum.Client.Contracts;
 using Stratum.Execution;
 using Stratum.Persistence;
 using Stratum.Scheduling;
+using Stratum.Server.Alerts;
 using Stratum.Server.Api;
 using Stratum.Server.Apply;
 using Stratum.Server.Auth;
 using Stratum.Server.Control;
+using Stratum.Server.Dashboard;
 using Stratum.Server.Hosting;
+using Stratum.Server.Leadership;
 using Stratum.Server.Metrics;
 using Stratum.Server.Usage;
 
@@ -93,7 +96,7 @@ public sealed class StratumServer : IAsyncDisposable
             services.AddSingleton(options);
             services.AddSingleton(time);
             services.AddSingleton(store);
-            services.AddSingleton(new JobDirectories(Path.Combine(dataDirectory, "jobs")));
+            services.AddSingleton(new JobDirectories(Path.GetFullPath(options.JobsDirectory ?? Path.Combine(dataDirectory, "jobs"))));
             services.AddSingleton<IExecutor, LocalExecutor>();
             services.AddSingleton(SchedulingPolicies.Create(options.SchedulingPolicy));
             services.AddSingleton<SchedulerView>();
@@ -110,8 +113,14 @@ public sealed class StratumServer : IAsyncDisposable
                 var factory = provider.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
                 return new PrometheusExporter(meter => ReferenceEquals(meter.Scope, factory) || (meter.Scope is null && meter.Name == "Stratum.Persistence"));
             });
+            // The elector before the controller: hosted services stop in reverse order, so the controller
+            // has stopped acting before the lease is handed back.
+            services.AddSingleton<LeaderElector>();
+            services.AddHostedService(provider => provider.GetRequiredService<LeaderElector>());
             services.AddSingleton<ClusterController>();
             services.AddHostedService(provider => provider.GetRequiredService<ClusterController>());
+            services.AddSingleton(provider => AlertService.Create(provider, dataDirectory));
+            services.AddHostedService(provider => provider.GetRequiredService<AlertService>());
             services.AddProblemDetails();
             services.AddOpenApi();
             services.ConfigureHttpJsonOptions(json => Json.Configure(json.SerializerOptions));
@@ -120,8 +129,10 @@ public sealed class StratumServer : IAsyncDisposable
             // Created now, not at the first scrape, so that it counts from the start.
             app.Services.GetRequiredService<PrometheusExporter>();
             app.Services.GetRequiredService<TelemetryMetrics>();
+            app.Services.GetRequiredService<AlertService>();
             app.UseExceptionHandler();
             app.UseStatusCodePages();
+            app.UseMiddleware<DashboardMiddleware>();
             app.UseMiddleware<AuthenticationMiddleware>();
             MapRoutes(app, dataDirectory, time);
 
@@ -189,20 +200,22 @@ public sealed class StratumServer : IAsyncDisposable
         }).ExcludeFromDescription();
         app.MapGet("/metrics", (PrometheusExporter exporter) => Results.Text(exporter.Render(), PrometheusExporter.ContentType)).ExcludeFromDescription();
         app.MapOpenApi();
-        app.MapGet("/api/v1/info", async (ServerOptions options, ClusterCache cache, CancellationToken cancellationToken) =>
+        app.MapGet("/api/v1/info", async (ServerOptions options, ClusterCache cache, LeaderElector leadership, ClusterController controller, CancellationToken cancellationToken) =>
             Results.Ok(new ServerInfoDto(
                 Version,
                 dataDirectory,
                 startedAt,
                 options.SchedulingPolicy,
                 (await cache.NodesAsync(cancellationToken)).Count,
-                (await cache.ProjectsAsync(cancellationToken)).Count))).WithTags("Server").WithName("Info");
+                (await cache.ProjectsAsync(cancellationToken)).Count,
+                LeadershipInfo.Describe(leadership, controller)))).WithTags("Server").WithName("Info");
         app.MapJobs();
         app.MapCluster();
         app.MapAccess();
         app.MapApply();
         app.MapPlan();
         app.MapUsage();
+        app.MapAlerts();
     }
 
     private static Uri ListeningAddress(WebApplication app, ServerOptions options)

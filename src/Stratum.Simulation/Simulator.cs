@@ -28,13 +28,24 @@ public sealed record JobOutcome(
     DateTimeOffset? FirstStartedAt,
     DateTimeOffset? FinishedAt,
     TimeSpan HeldTime,
-    int Preemptions);
+    int Preemptions)
+{
+    /// <summary>Replicas of the job on the cluster (several when it spans nodes).</summary>
+    public int Replicas { get; init; } = 1;
+
+    /// <summary>GPUs each replica holds; times <see cref="HeldTime"/> it is the GPU-time used.</summary>
+    public int GpusPerReplica { get; init; }
+}
 
 /// <summary>
 /// Everything a replay produced: the summary, each job's outcome, and the jobs left out (too large for
 /// the cluster) or left unfinished (a policy that never starts them).
 /// </summary>
-public sealed record SimulationResult(string Policy, SimulationMetrics Metrics, IReadOnlyList<JobOutcome> Jobs, IReadOnlyList<string> Problems);
+public sealed record SimulationResult(string Policy, SimulationMetrics Metrics, IReadOnlyList<JobOutcome> Jobs, IReadOnlyList<string> Problems)
+{
+    /// <summary>GPUs held from each instant on, one entry per instant the count changed (for the utilisation chart).</summary>
+    public IReadOnlyList<(DateTimeOffset At, int BusyGpus)> BusyGpus { get; init; } = [];
+}
 
 /// <summary>
 /// Discrete-event replay of a trace through an <see cref="ISchedulingPolicy"/>: the same policy code the
@@ -78,6 +89,10 @@ public static class Simulator
         private int _nextArrival;
         private int _passes;
         private int _preemptions;
+        private TimeSpan _policyTime;
+        private double _restartGpuSeconds;
+        private int _busy;
+        private readonly List<(DateTimeOffset At, int BusyGpus)> _busyGpus = [];
 
         public Replay(Trace trace, SimulatedCluster cluster, ISchedulingPolicy policy, SimulationOptions options)
         {
@@ -87,9 +102,9 @@ public static class Simulator
             _arrivals = [];
             foreach (var job in trace.Jobs.OrderBy(j => j.SubmittedAt).ThenBy(j => j.Id))
             {
-                if (!cluster.Fits(job.Gpus))
+                if (cluster.WhyNever(job) is { } never)
                 {
-                    _problems.Add($"job {job.Id} needs {job.Gpus} GPUs, more than the whole cluster's {cluster.TotalGpus}; left out");
+                    _problems.Add($"{never}; left out");
                     continue;
                 }
 
@@ -120,7 +135,7 @@ public static class Simulator
                 _nodeIndex[cluster.Nodes[i].Name] = i;
             }
 
-            _freeGpus = cluster.Nodes.Select(_ => cluster.GpusPerNode).ToArray();
+            _freeGpus = cluster.Nodes.Select(n => GpusOf(n.Allocatable)).ToArray();
         }
 
         public void Execute()
@@ -150,8 +165,10 @@ public static class Simulator
                 }
 
                 // 3. Ask the policy; after preemptions ask again at once, so the freed GPUs are used.
+                //    An empty queue needs no pass: nothing can start, and a preemption is always for a queued
+                //    job. A policy's wake-up is then moot too, as the next arrival brings a pass.
                 DateTimeOffset? wake = null;
-                for (var pass = 0; pass < _options.MaxPassesPerInstant; pass++)
+                for (var pass = 0; pass < _options.MaxPassesPerInstant && _queued.Count > 0; pass++)
                 {
                     var decisions = Pass(now);
                     wake = decisions.NextPassAt;
@@ -200,6 +217,7 @@ public static class Simulator
         private SchedulingDecisions Pass(DateTimeOffset now)
         {
             _passes++;
+            var policyWatch = Stopwatch.StartNew();
             var decisions = _policy.Schedule(new ClusterSnapshot
             {
                 Now = now,
@@ -211,6 +229,7 @@ public static class Simulator
                 ExplainPending = false,
                 QueuedInSubmitOrder = true,
             });
+            _policyTime += policyWatch.Elapsed;
 
             foreach (var preemption in decisions.Preemptions)
             {
@@ -238,7 +257,7 @@ public static class Simulator
         private void Start(SimJob sim, IReadOnlyList<ReplicaPlacement> placement, DateTimeOffset now)
         {
             // The simulated executor's own check: a policy that hands out GPUs twice is a bug, not a result.
-            var perReplica = sim.Job.Spec.Resources.AcceleratorsOf(SimulatedCluster.GpuType);
+            var perReplica = GpusOf(sim.Job.Spec.Resources);
             foreach (var replica in placement)
             {
                 var index = _nodeIndex.TryGetValue(replica.Node, out var i) ? i : throw new InvalidOperationException(
@@ -255,6 +274,7 @@ public static class Simulator
                 throw new InvalidOperationException($"policy {_policy.Name} placed {placement.Count} of job {sim.Job.Id}'s {sim.Job.Spec.Replicas} replicas");
             }
 
+            Busy(now, perReplica * placement.Count);
             sim.FirstStartedAt ??= now;
             sim.Overhead = sim.Job.Attempts.Count > 0 ? _options.RestartCost : TimeSpan.Zero;
             sim.EndsAt = now + sim.Remaining + sim.Overhead;
@@ -264,6 +284,7 @@ public static class Simulator
                 UpdatedAt = now,
                 Attempts = [.. sim.Job.Attempts, new JobAttempt { Number = sim.Job.Attempts.Count + 1, Placement = placement, StartedAt = now }],
             };
+            sim.RunningSlot = _running.Count;
             _running.Add(sim.Job);
             _ends.Enqueue(sim, (sim.EndsAt.Value, sim.Job.Id));
         }
@@ -296,15 +317,27 @@ public static class Simulator
         private void Release(SimJob sim, DateTimeOffset now, JobState state, string outcome)
         {
             var attempt = sim.Job.CurrentAttempt!;
-            sim.HeldTime += (now - attempt.StartedAt) * sim.Job.Spec.Replicas;
-            var perReplica = sim.Job.Spec.Resources.AcceleratorsOf(SimulatedCluster.GpuType);
+            var held = now - attempt.StartedAt;
+            sim.HeldTime += held * sim.Job.Spec.Replicas;
+            var perReplica = GpusOf(sim.Job.Spec.Resources);
+            _restartGpuSeconds += (held < sim.Overhead ? held : sim.Overhead).TotalSeconds * perReplica * sim.Job.Spec.Replicas;
+            Busy(now, -perReplica * attempt.Placement.Count);
             foreach (var replica in attempt.Placement)
             {
                 _freeGpus[_nodeIndex[replica.Node]] += perReplica;
             }
 
-            var id = sim.Job.Id;
-            _running.RemoveAt(_running.FindIndex(j => j.Id == id));
+            // Swap-remove through the index map: a FindIndex over hundreds of running jobs per end added up.
+            var slot = sim.RunningSlot;
+            var last = _running.Count - 1;
+            if (slot != last)
+            {
+                _running[slot] = _running[last];
+                _byId[_running[slot].Id].RunningSlot = slot;
+            }
+
+            _running.RemoveAt(last);
+            sim.RunningSlot = -1;
             sim.EndsAt = null;
             sim.Job = sim.Job with
             {
@@ -314,12 +347,41 @@ public static class Simulator
             };
         }
 
+        // One entry per instant: changes at the same instant overwrite the last entry.
+        private void Busy(DateTimeOffset now, int change)
+        {
+            _busy += change;
+            if (_busyGpus.Count > 0 && _busyGpus[^1].At == now)
+            {
+                _busyGpus[^1] = (now, _busy);
+            }
+            else
+            {
+                _busyGpus.Add((now, _busy));
+            }
+        }
+
+        private static int GpusOf(Core.Resources.ResourceVector resources)
+        {
+            var gpus = 0;
+            foreach (var (_, count) in resources.Accelerators)
+            {
+                gpus += count;
+            }
+
+            return gpus;
+        }
+
         public SimulationResult Result(TimeSpan wall)
         {
             var outcomes = _arrivals.Select(j => new JobOutcome(j.Trace.Id, j.Trace.Project, j.Trace.Gpus, j.Trace.SubmittedAt,
-                j.FirstStartedAt, j.FinishedAt, j.HeldTime, j.Preemptions)).ToList();
-            var metrics = SimulationMetrics.From(_policy.Name, outcomes, _cluster, _preemptions, _passes, wall);
-            return new SimulationResult(_policy.Name, metrics, outcomes, _problems);
+                j.FirstStartedAt, j.FinishedAt, j.HeldTime, j.Preemptions)
+            {
+                Replicas = j.Job.Spec.Replicas,
+                GpusPerReplica = GpusOf(j.Job.Spec.Resources),
+            }).ToList();
+            var metrics = SimulationMetrics.From(_policy.Name, outcomes, _cluster, _preemptions, _passes, wall, _policyTime, _restartGpuSeconds);
+            return new SimulationResult(_policy.Name, metrics, outcomes, _problems) { BusyGpus = _busyGpus };
         }
     }
 
@@ -346,6 +408,9 @@ public static class Simulator
         public TimeSpan HeldTime { get; set; }
 
         public int Preemptions { get; set; }
+
+        /// <summary>Where the job sits in the running list while it runs; -1 otherwise.</summary>
+        public int RunningSlot { get; set; } = -1;
     }
 
     private sealed class SubmitOrder : IComparer<Job>

@@ -1,7 +1,20 @@
 namespace Stratum.Simulation;
 
-/// <summary>One job of a trace: when it was submitted, how long it ran, how many GPUs it held, and its project.</summary>
-public sealed record TraceJob(long Id, DateTimeOffset SubmittedAt, TimeSpan Duration, int Gpus, string Project);
+/// <summary>
+/// One job of a trace: when it was submitted, how long it ran, how many GPUs it held, and its project;
+/// optionally its priority, whether it may be preempted (default yes), the GPU type it needs (default:
+/// the cluster's first) and who submitted it.
+/// </summary>
+public sealed record TraceJob(long Id, DateTimeOffset SubmittedAt, TimeSpan Duration, int Gpus, string Project)
+{
+    public int Priority { get; init; }
+
+    public bool Preemptible { get; init; } = true;
+
+    public string? GpuType { get; init; }
+
+    public string? User { get; init; }
+}
 
 /// <summary>A row a trace reader could not use: the file, the 1-based line, and what is wrong with it.</summary>
 public sealed record TraceProblem(string File, int Line, string Message)

@@ -12,12 +12,15 @@ public sealed class PropertyTests
     private static readonly string[] Types = [H100, "amd-mi300x"];
     private static readonly string[] ProjectNames = ["vision", "speech", "nlp"];
 
-    public static TheoryData<int> Seeds()
+    public static TheoryData<string, int> Seeds()
     {
-        var seeds = new TheoryData<int>();
-        for (var seed = 0; seed < 40; seed++)
+        var seeds = new TheoryData<string, int>();
+        foreach (var policy in new[] { PriorityPolicy.PolicyName, SchedulingPolicies.Default, PlanningPolicy.BackfillName, PlanningPolicy.FairShareName })
         {
-            seeds.Add(seed);
+            for (var seed = 0; seed < 20; seed++)
+            {
+                seeds.Add(policy, seed);
+            }
         }
 
         return seeds;
@@ -25,15 +28,17 @@ public sealed class PropertyTests
 
     [Theory]
     [MemberData(nameof(Seeds))]
-    public void Schedule_RandomSnapshots_AreDeterministicAndKeepEveryInvariant(int seed)
+    public void Schedule_RandomSnapshots_AreDeterministicAndKeepEveryInvariant(string policyName, int seed)
     {
         // Each seed checks a batch, so that many snapshots run without thousands of test cases.
+        var policy = SchedulingPolicies.Create(policyName);
+        SchedulingDecisions Schedule(ClusterSnapshot snapshot) => policy.Schedule(snapshot);
         var random = new Random(seed);
         for (var round = 0; round < 25; round++)
         {
             var snapshot = RandomSnapshot(random);
             var decisions = Schedule(snapshot);
-            var context = $"seed {seed} round {round}";
+            var context = $"{policyName} seed {seed} round {round}";
 
             Assert.True(Canonical(decisions) == Canonical(Schedule(snapshot)), $"{context}: same snapshot twice gave different decisions");
             Assert.True(Canonical(decisions) == Canonical(Schedule(Shuffled(snapshot, random))), $"{context}: input order changed the decisions");
@@ -44,7 +49,7 @@ public sealed class PropertyTests
         }
     }
 
-    private static void AssertEveryQueuedJobDecided(ClusterSnapshot snapshot, SchedulingDecisions decisions, string context)
+    internal static void AssertEveryQueuedJobDecided(ClusterSnapshot snapshot, SchedulingDecisions decisions, string context)
     {
         var decided = decisions.Starts.Select(s => s.JobId).Concat(decisions.Pending.Select(p => p.JobId)).Order().ToList();
         Assert.True(snapshot.Queued.Select(j => j.Id).Order().SequenceEqual(decided), $"{context}: a queued job was not decided exactly once");
@@ -55,7 +60,7 @@ public sealed class PropertyTests
         Assert.Equal(decisions.Pending.Count, decisions.Pending.Select(p => p.QueuePosition).Distinct().Count());
     }
 
-    private static void AssertNoNodeOvercommitted(ClusterSnapshot snapshot, SchedulingDecisions decisions, string context)
+    internal static void AssertNoNodeOvercommitted(ClusterSnapshot snapshot, SchedulingDecisions decisions, string context)
     {
         var jobs = snapshot.Queued.ToDictionary(j => j.Id);
         var held = snapshot.Running.SelectMany(j => j.CurrentAttempt!.Placement.Select(p => (p, j.Spec)));
@@ -210,7 +215,7 @@ public sealed class PropertyTests
         return (spec, spec.Resources);
     }
 
-    private static ClusterSnapshot Shuffled(ClusterSnapshot snapshot, Random random) => snapshot with
+    internal static ClusterSnapshot Shuffled(ClusterSnapshot snapshot, Random random) => snapshot with
     {
         Nodes = [.. snapshot.Nodes.OrderBy(_ => random.Next())],
         Queued = [.. snapshot.Queued.OrderBy(_ => random.Next())],
@@ -218,9 +223,9 @@ public sealed class PropertyTests
         Projects = [.. snapshot.Projects.OrderBy(_ => random.Next())],
     };
 
-    private static T Pick<T>(Random random, T[] choices) => choices[random.Next(choices.Length)];
+    internal static T Pick<T>(Random random, T[] choices) => choices[random.Next(choices.Length)];
 
-    private static string Canonical(SchedulingDecisions decisions)
+    internal static string Canonical(SchedulingDecisions decisions)
     {
         var text = new StringBuilder();
         foreach (var start in decisions.Starts)

@@ -5,18 +5,30 @@ public sealed class SchedulingPoliciesTests
     [Fact]
     public void Names_ListsLivePolicies()
     {
-        Assert.Equal(["default", "fifo", "las", "priority"], SchedulingPolicies.Names);
+        Assert.Equal(["backfill", "default", "fair-share", "fifo", "las", "las-fine", "las-fine-q5m", "las-g4", "las-q5m", "priority"], SchedulingPolicies.Names);
     }
 
-    [Theory]
-    [InlineData("priority")]
-    [InlineData("default")]
-    public void Create_KnownName_ReturnsThePriorityPolicy(string name)
+    [Fact]
+    public void Create_Priority_ReturnsThePriorityPolicy()
     {
-        var policy = SchedulingPolicies.Create(name);
+        var policy = SchedulingPolicies.Create("priority");
 
         Assert.IsType<PriorityPolicy>(policy);
         Assert.Equal("priority", policy.Name);
+    }
+
+    [Theory]
+    [InlineData("default", true, true)]
+    [InlineData("backfill", true, false)]
+    [InlineData("fair-share", false, true)]
+    public void Create_PlanningName_ReturnsAPlanningPolicyWithItsOptions(string name, bool backfill, bool fairShare)
+    {
+        var policy = Assert.IsType<PlanningPolicy>(SchedulingPolicies.Create(name));
+
+        Assert.Equal(name, policy.Name);
+        Assert.Equal(backfill, policy.Options.Backfill);
+        Assert.Equal(fairShare, policy.Options.FairShare);
+        Assert.Equal(fairShare, policy.Options.AgingBound is not null);
         Assert.True(SchedulingPolicies.IsKnown(name));
     }
 
@@ -29,7 +41,16 @@ public sealed class SchedulingPoliciesTests
         var error = Assert.Throws<ArgumentException>(() => SchedulingPolicies.Create(name));
 
         Assert.Equal("name", error.ParamName);
-        Assert.StartsWith($"unknown scheduling policy '{name}'; known policies: default, fifo, las, priority", error.Message);
+        Assert.StartsWith($"unknown scheduling policy '{name}'; known policies: backfill, default, fair-share, fifo, las, las-fine, las-fine-q5m, las-g4, las-q5m, priority", error.Message);
         Assert.False(SchedulingPolicies.IsKnown(name));
+    }
+
+    [Fact]
+    public void Create_LasPreset_RunsLiveUnderItsOwnName()
+    {
+        var policy = SchedulingPolicies.Create("las-fine-q5m");
+
+        Assert.Equal("las-fine-q5m", policy.Name);
+        Assert.Null(SchedulingPolicies.WhyNotLive("las-fine-q5m"));
     }
 }

@@ -33,7 +33,7 @@ public sealed class MetricsTests
         Assert.Contains("stratum_node_memory_usage_bytes{node=", text);
         Assert.Contains("stratum_node_filesystem_limit_bytes{", text);
 
-        // CPU utilisation needs two readings: it appears from the second scrape on.
+        // CPU utilisation is measured from the reading taken at start, so the first scrape has it too.
         var second = await anonymous.GetStringAsync("/metrics");
         Assert.Matches(@"stratum_node_cpu_utilization_ratio\{node=""[^""]+""\} [0-9.eE-]+\n", second);
     }

@@ -9,6 +9,8 @@ public sealed class SimulatorTests
     // Three whole-node jobs: a short one arriving behind a long one, which is where the policies differ.
     private static readonly Trace LongThenShort = TraceText.Of((0, 10, 4), (1, 100, 4), (2, 1, 4));
 
+    private static ISchedulingPolicy Policy(string name) => LasPresets.Create(name) ?? SchedulingPolicies.CreateForSimulation(name);
+
     private static SimulationResult Run(Trace trace, ISchedulingPolicy policy, SimulatedCluster? cluster = null, TimeSpan? restartCost = null) =>
         Simulator.Run(trace, cluster ?? OneNode, policy, new SimulationOptions { RestartCost = restartCost ?? TimeSpan.Zero });
 
@@ -94,6 +96,8 @@ public sealed class SimulatorTests
     [InlineData("fifo")]
     [InlineData("sjf-oracle")]
     [InlineData("las")]
+    [InlineData("las-fine")]
+    [InlineData("las-fine-q5m")]
     [InlineData("priority")]
     public void Run_RandomTrace_EveryJobFinishesAndSameInputSameOutput(string policy)
     {
@@ -104,15 +108,70 @@ public sealed class SimulatorTests
         var trace = TraceText.Of(jobs);
         var cluster = SimulatedCluster.Uniform(4, 8);
 
-        var first = Run(trace, SchedulingPolicies.CreateForSimulation(policy), cluster, TimeSpan.FromSeconds(30));
-        var second = Run(trace, SchedulingPolicies.CreateForSimulation(policy), cluster, TimeSpan.FromSeconds(30));
+        var first = Run(trace, Policy(policy), cluster, TimeSpan.FromSeconds(30));
+        var second = Run(trace, Policy(policy), cluster, TimeSpan.FromSeconds(30));
 
         Assert.Equal(120, first.Metrics.Finished);
         Assert.Empty(first.Problems);
-        Assert.Equal(first.Metrics with { WallSeconds = 0 }, second.Metrics with { WallSeconds = 0 });
+        Assert.Equal(first.Metrics with { WallSeconds = 0, PolicySeconds = 0, Projects = [] }, second.Metrics with { WallSeconds = 0, PolicySeconds = 0, Projects = [] });
+        Assert.Equal(first.Metrics.Projects, second.Metrics.Projects);
         Assert.Equal(first.Jobs, second.Jobs);
         Assert.InRange(first.Metrics.GpuUtilization, 0.01, 1.0);
         Assert.All(first.Jobs, j => Assert.True(j.FinishedAt!.Value - j.SubmittedAt >= TimeSpan.FromSeconds(1)));
+    }
+
+    [Fact]
+    public void Run_LasWithRestartCost_RestartGpuSecondsReported()
+    {
+        var result = Run(TraceText.Of((0, 1000, 4), (10, 1, 4)), new LasPolicy(), restartCost: TimeSpan.FromSeconds(30));
+
+        Assert.Equal(120.0, result.Metrics.RestartGpuSeconds, 6);
+    }
+
+    [Fact]
+    public void Run_TwoProjects_SharesAddUpAndEntitlementFollowsWeights()
+    {
+        // TraceText puts a job of g GPUs in project proj{g % 3}: 1 GPU -> proj1, 2 GPUs -> proj2.
+        var trace = TraceText.Of((0, 100, 1), (0, 100, 2), (5, 50, 1));
+        var cluster = SimulatedCluster.Uniform(1, 4) with { ProjectWeights = new Dictionary<string, double> { ["proj2"] = 3 } };
+
+        var projects = Run(trace, new FifoPolicy(), cluster).Metrics.Projects;
+
+        Assert.Equal(["proj1", "proj2"], projects.Select(p => p.Project));
+        Assert.Equal(150.0 / 350, projects[0].Share, 6);
+        Assert.Equal(200.0 / 350, projects[1].Share, 6);
+        Assert.Equal(0.25, projects[0].Entitlement, 6);
+        Assert.Equal(0.75, projects[1].Entitlement, 6);
+        Assert.Equal(2, projects[0].Jobs);
+        Assert.Equal(100.0, projects[1].AvgJctSeconds, 6);
+    }
+
+    [Fact]
+    public void Run_LasMinimumRun_EveryPreemptedAttemptRanAtLeastTheFloor()
+    {
+        // An overloaded cluster where plain LAS preempts often; with a 5-minute floor every preemption
+        // comes after at least 5 minutes of holding GPUs, so a job's held time covers its preemptions.
+        var random = new Random(17);
+        var jobs = Enumerable.Range(0, 150)
+            .Select(i => (Second: i * 20, Duration: (double)random.Next(60, 5000), Gpus: new[] { 1, 2, 4, 8 }[random.Next(4)]))
+            .ToArray();
+        var cluster = SimulatedCluster.Uniform(2, 8);
+
+        var result = Run(TraceText.Of(jobs), Policy("las-fine-q5m"), cluster, TimeSpan.FromSeconds(30));
+
+        Assert.True(result.Metrics.Preemptions > 0, "the trace should make LAS preempt");
+        Assert.All(result.Jobs, j => Assert.True(j.HeldTime / Math.Max(1, cluster.HeldGpus(j.Gpus) / cluster.GpusPerNode) >= TimeSpan.FromMinutes(5) * j.Preemptions,
+            $"job {j.Id} was preempted {j.Preemptions} times holding GPUs {j.HeldTime}"));
+    }
+
+    [Fact]
+    public void Run_EndsWithEmptyQueue_NoPass()
+    {
+        // Each job starts on arrival and ends before the next arrives: three passes (arrivals), not six.
+        var result = Run(TraceText.Of((0, 10, 1), (100, 10, 1), (200, 10, 1)), new LasPolicy());
+
+        Assert.Equal(3, result.Metrics.Passes);
+        Assert.Equal(3, result.Metrics.Finished);
     }
 
     [Fact]

@@ -21,11 +21,16 @@ public static class ServerCommand
             HelpName = "URL",
         };
         var port = new Option<int?>("--port") { Description = "HTTP port (overrides the config file)" };
+        var alerts = new Option<string?>("--alerts")
+        {
+            Description = "Alert rules and webhooks in YAML (docs/observability.md#alerts; default DATA/alerts.yaml when it exists)",
+            HelpName = "FILE",
+        };
         var checkConfig = new Option<bool>("--check-config")
         {
             Description = "Check the settings, the data directory, the port and the database without starting or changing anything; exit 0 when a start would succeed",
         };
-        var command = new Command("server", "Run the Stratum server (settings from --config, overridden by options) until SIGTERM") { config, database, port, checkConfig };
+        var command = new Command("server", "Run the Stratum server (settings from --config, overridden by options) until SIGTERM") { config, database, port, alerts, checkConfig };
         return command.WithAction(environment, run =>
         {
             var result = run.Get(config) is { } file ? ServerConfigFile.Load(file) : ServerConfigFile.Parse("{}", "defaults");
@@ -37,6 +42,11 @@ public static class ServerCommand
             if (result.IsValid && run.Get(port) is { } number)
             {
                 result.Options!.Port = number;
+            }
+
+            if (result.IsValid && run.Get(alerts) is { } rules)
+            {
+                result.Options!.AlertsFile = Path.GetFullPath(rules);
             }
 
             if (result.IsValid && run.Result.GetValue(GlobalOptions.Data) is { } data)

@@ -143,4 +143,12 @@ public sealed record ApplyChangeDto(string Kind, string Name, string Action, str
 
 public sealed record ApplyResultDto(bool DryRun, IReadOnlyList<ApplyChangeDto> Changes);
 
-public sealed record ServerInfoDto(string Version, string DataDirectory, DateTimeOffset StartedAt, string SchedulingPolicy, int Nodes, int Projects);
+/// <summary>What <c>GET /api/v1/info</c> says; <see cref="Leadership"/> is null from servers older than high availability.</summary>
+public sealed record ServerInfoDto(string Version, string DataDirectory, DateTimeOffset StartedAt, string SchedulingPolicy, int Nodes, int Projects, LeadershipDto? Leadership = null);
+
+/// <summary>
+/// Which replica runs the controller. <see cref="Replica"/> is the answering server; <see cref="Leader"/>
+/// whether it leads now; <see cref="LeaderReplica"/> and <see cref="FencingToken"/> the lease as this
+/// replica last read it; <see cref="PassesAsLeader"/> the controller passes it completed in its current term.
+/// </summary>
+public sealed record LeadershipDto(string Replica, bool Leader, string? LeaderReplica, long? FencingToken, DateTimeOffset? LeaseExpiresAt, int PassesAsLeader);

@@ -19,6 +19,24 @@ public sealed record Quota
 
     public IReadOnlyDictionary<string, int> AcceleratorsByType { get; init; } = new Dictionary<string, int>();
 
+    /// <summary>
+    /// The cohort this project shares idle quota with (Kueue cohort semantics); null: none, and the limits
+    /// above are hard. Within a cohort the limits above are the project's nominal (guaranteed) quota.
+    /// </summary>
+    public string? Cohort { get; init; }
+
+    /// <summary>
+    /// How far above its nominal cpu, memory and gpu the project may go by borrowing idle quota of its
+    /// cohort; only the cpu, memory and accelerator fields count. Null: as far as the cohort has idle quota.
+    /// </summary>
+    public Quota? BorrowingLimit { get; init; }
+
+    /// <summary>
+    /// How much of its unused nominal cpu, memory and gpu the project lends to its cohort; only the cpu,
+    /// memory and accelerator fields count. Null: all of it.
+    /// </summary>
+    public Quota? LendingLimit { get; init; }
+
     public bool IsUnlimited => CpuMillis is null && MemoryBytes is null && Accelerators is null && AcceleratorsByType.Count == 0;
 
     /// <summary>

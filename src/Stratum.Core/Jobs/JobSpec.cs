@@ -49,6 +49,9 @@ public sealed record JobSpec
 
     public RetryPolicy Retry { get; init; } = RetryPolicy.None;
 
+    /// <summary>Node labels every replica's node must carry, key and value (<c>pool</c> also matches the node's pool). Default none.</summary>
+    public IReadOnlyDictionary<string, string> NodeSelector { get; init; } = new Dictionary<string, string>();
+
     /// <summary>Every problem with this spec, not just the first, each naming its field.</summary>
     public IReadOnlyList<ValidationError> Validate()
     {
@@ -136,6 +139,14 @@ public sealed record JobSpec
         if (MaxRuntime is { } runtime && (runtime <= TimeSpan.Zero || runtime > TimeSpan.FromDays(365)))
         {
             errors.Add(new("maxRuntime", "must be more than 0 and at most 365 days"));
+        }
+
+        foreach (var (key, value) in NodeSelector ?? new Dictionary<string, string>())
+        {
+            if (string.IsNullOrEmpty(key) || value is null)
+            {
+                errors.Add(new($"nodeSelector.{key}", "keys must be non-empty and values must not be null"));
+            }
         }
 
         if (Retry is null || Retry.MaxAttempts is < 1 or > 100)

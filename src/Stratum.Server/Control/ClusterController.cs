@@ -3,6 +3,7 @@ using Stratum.Core.Jobs;
 using Stratum.Execution;
 using Stratum.Persistence;
 using Stratum.Scheduling;
+using Stratum.Server.Leadership;
 using Stratum.Server.Metrics;
 
 namespace Stratum.Server.Control;
@@ -14,6 +15,10 @@ namespace Stratum.Server.Control;
 /// submits and requests stops, both under optimistic version checks.
 /// After a restart the first iteration is the reconciliation: executors answer from the real
 /// world, so replicas that still live are observed as running and the rest as exited or lost.
+/// With several replicas on one database only the leader (<see cref="LeaderElector"/>) runs it: every
+/// write it makes carries the term's fencing token, and before each launch or signal it checks that the
+/// term is still current, so a replica that lost the lease stops at once and never acts twice for a job.
+/// The first pass of a new term is a reconciliation like the first after a restart.
 /// </summary>
 public sealed partial class ClusterController(
     IMetadataStore store,
@@ -23,6 +28,7 @@ public sealed partial class ClusterController(
     ControllerSignal signal,
     ClusterCache cache,
     StratumMetrics metrics,
+    LeaderElector leadership,
     ServerOptions options,
     TimeProvider time,
     ILogger<ClusterController> logger) : BackgroundService
@@ -34,9 +40,14 @@ public sealed partial class ClusterController(
     private readonly HashSet<(long JobId, int Attempt)> _terminated = [];
 
     private int _passes;
+    private int _passesAsLeader;
+    private long _term;
 
     /// <summary>Completed iterations; tests wait on it instead of sleeping.</summary>
     public int Passes => Volatile.Read(ref _passes);
+
+    /// <summary>Passes completed as leader in the current term (0 on a follower until it leads).</summary>
+    public int PassesAsLeader => Volatile.Read(ref _passesAsLeader);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -46,12 +57,28 @@ public sealed partial class ClusterController(
             var started = time.GetTimestamp();
             try
             {
-                await RunOnceAsync(stoppingToken);
-                metrics.PassCompleted(time.GetElapsedTime(started));
+                if (await RunOnceAsync(stoppingToken))
+                {
+                    metrics.PassCompleted(time.GetElapsedTime(started));
+                    Interlocked.Increment(ref _passesAsLeader);
+                }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 break;
+            }
+            catch (StaleFencingTokenException e)
+            {
+                // Another replica leads now: this one's plan is void and nothing of it was stored.
+                LogFenced(e.Message);
+                if (e.Fence is { } fence)
+                {
+                    leadership.StepDown(fence, e.Message);
+                }
+            }
+            catch (LeadershipLostException e)
+            {
+                LogFenced(e.Message);
             }
             catch (Exception e)
             {
@@ -70,8 +97,24 @@ public sealed partial class ClusterController(
         }
     }
 
-    public async Task RunOnceAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// One iteration when this replica leads; false (having done nothing) when it follows. Throws
+    /// <see cref="StaleFencingTokenException"/> or <see cref="LeadershipLostException"/> when the term ends midway.
+    /// </summary>
+    public async Task<bool> RunOnceAsync(CancellationToken cancellationToken)
     {
+        if (leadership.CurrentFence is not { } fence)
+        {
+            return false;
+        }
+
+        if (Interlocked.Exchange(ref _term, fence.FencingToken) != fence.FencingToken)
+        {
+            // A new term: what an earlier term of this replica remembered may be stale.
+            _terminated.Clear();
+            Volatile.Write(ref _passesAsLeader, 0);
+        }
+
         var active = await store.Jobs.ListActiveAsync(cancellationToken);
 
         // 1. Observe running jobs and move them on.
@@ -107,11 +150,11 @@ public sealed partial class ClusterController(
             }
         }
 
-        if (lifecycleUpdates.Count > 0 && !await store.Jobs.UpdateAsync(lifecycleUpdates, audit: null, cancellationToken))
+        if (lifecycleUpdates.Count > 0 && !await store.Jobs.UpdateFencedAsync(lifecycleUpdates, fence, cancellationToken))
         {
             // Someone (a cancel through the API) changed one of these jobs meanwhile: start over with fresh state.
             signal.Wake();
-            return;
+            return true;
         }
 
         foreach (var updated in lifecycleUpdates)
@@ -125,9 +168,11 @@ public sealed partial class ClusterController(
             _terminated.RemoveWhere(k => k.JobId == updated.Id && updated.State != JobState.Running);
         }
 
+        EnsureLeading(fence);
         await SendSignalsAsync(signals, cancellationToken);
         foreach (var job in relaunches)
         {
+            EnsureLeading(fence);
             LogRelaunching(job.Id, job.CurrentAttempt!.Number);
             await LaunchAsync(job, cancellationToken);
         }
@@ -181,10 +226,10 @@ public sealed partial class ClusterController(
         {
             // Persist before acting: a crash after this commit leaves jobs Running without processes,
             // which the next iteration observes as lost and handles by their retry policy.
-            if (!await store.Jobs.UpdateAsync(decisionUpdates, audit: null, cancellationToken))
+            if (!await store.Jobs.UpdateFencedAsync(decisionUpdates, fence, cancellationToken))
             {
                 signal.Wake();
-                return;
+                return true;
             }
         }
 
@@ -198,6 +243,7 @@ public sealed partial class ClusterController(
 
         foreach (var job in preempted)
         {
+            EnsureLeading(fence);
             metrics.JobPreempted(job);
             LogPreempting(job.Id, job.Stop!.Reason);
             await SignalAsync(job, job.CurrentAttempt!, ReplicaSignal.Terminate, cancellationToken);
@@ -205,6 +251,9 @@ public sealed partial class ClusterController(
 
         foreach (var job in starting)
         {
+            // The start is stored under this term; a replica whose term ended meanwhile leaves the
+            // launch to the new leader, which finds the attempt without a launch record and launches it.
+            EnsureLeading(fence);
             metrics.JobStarted(job, now);
             if (await LaunchAsync(job with { Version = job.Version + 1 }, cancellationToken))
             {
@@ -215,6 +264,16 @@ public sealed partial class ClusterController(
         if (decisions.Starts.Count > 0 || decisions.Preemptions.Count > 0)
         {
             signal.Wake();
+        }
+
+        return true;
+    }
+
+    private void EnsureLeading(LeaderFence fence)
+    {
+        if (!leadership.Holds(fence))
+        {
+            throw new LeadershipLostException(fence);
         }
     }
 
@@ -285,6 +344,9 @@ public sealed partial class ClusterController(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Controller iteration failed; retrying at the next interval")]
     private partial void LogIterationFailed(Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Controller iteration stopped: {Reason}")]
+    private partial void LogFenced(string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} is now {State}: {Reason}")]
     private partial void LogJobTransition(long jobId, JobState state, string reason);

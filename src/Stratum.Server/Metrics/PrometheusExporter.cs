@@ -24,6 +24,10 @@ public sealed class PrometheusExporter : IDisposable
     private readonly ConcurrentDictionary<Instrument, Series> _series = new();
     private readonly Func<Meter, bool> _includeMeter;
 
+    // One render at a time: observable gauges are cleared and re-recorded per render, so a scrape and an
+    // alert evaluation interleaving would each see the other's half-cleared series.
+    private readonly Lock _renderLock = new();
+
     public PrometheusExporter(Func<Meter, bool>? includeMeter = null)
     {
         _includeMeter = includeMeter ?? (meter => meter.Name.StartsWith("Stratum", StringComparison.Ordinal) || meter.Name == "Microsoft.AspNetCore.Hosting");
@@ -46,6 +50,14 @@ public sealed class PrometheusExporter : IDisposable
 
     /// <summary>The current values of every instrument, as Prometheus text.</summary>
     public string Render()
+    {
+        lock (_renderLock)
+        {
+            return RenderLocked();
+        }
+    }
+
+    private string RenderLocked()
     {
         // Observable instruments report only when asked; their last values replace the previous ones.
         foreach (var series in _series.Values.Where(s => s.IsObservable))

@@ -4,7 +4,7 @@ using Stratum.Execution;
 namespace Stratum.Server.Metrics;
 
 /// <summary>
-/// This machine's telemetry as gauges: CPU utilisation (between two scrapes), memory, load, network
+/// This machine's telemetry as gauges: CPU utilisation (between two readings, the first at start), memory, load, network
 /// bytes, the data directory's filesystem, and each NVIDIA GPU's utilisation, memory, power and
 /// temperature. Readings are taken at scrape time; nvidia-smi is asked at most every few seconds
 /// because it can take a while, and a GPU it cannot read is left out (unknown), never reported as 0.
@@ -33,6 +33,9 @@ public sealed class TelemetryMetrics
         _node = nodeName;
         _dataDirectory = dataDirectory;
         _time = time;
+        // The baseline for the first scrape: the server is created at start, so even the first scrape
+        // measures a real interval.
+        _previousCpu = NodeTelemetry.ReadCpu();
         var meter = meterFactory.Create("Stratum.Telemetry");
         KeyValuePair<string, object?> Node() => new("node", _node);
 
@@ -72,9 +75,15 @@ public sealed class TelemetryMetrics
             if (current is { } now && _previousCpu is { } before && NodeTelemetry.CpuUtilization(before, now) is { } value)
             {
                 _cpuUtilization = value;
+                _previousCpu = now;
+            }
+            else
+            {
+                // Two readings within one clock tick (a scrape and an alert evaluation together) show no
+                // progress: keep the older baseline, so the next reading measures a real interval.
+                _previousCpu ??= current;
             }
 
-            _previousCpu = current ?? _previousCpu;
             return _cpuUtilization;
         }
     }

@@ -1,0 +1,165 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Stratum.Core.Cluster;
+using Stratum.Core.Jobs;
+using Stratum.Core.Resources;
+using Stratum.Scheduling;
+
+// One scheduling pass (pure function: snapshot in, decisions out) over seeded synthetic clusters of
+// 8-GPU nodes, each policy against baselines measured in the same run: the same policy with an empty
+// queue (the fixed cost of reading the cluster), and the first-version 'priority' policy where it
+// finishes in reasonable time. Writes bench/results/scheduling-pass.json.
+// Usage: dotnet run -c Release --project bench/Stratum.Scheduling.Benchmarks -- [--repeats N] [--quick]
+var repeats = Option("--repeats", 7);
+var quick = args.Contains("--quick");
+var now = new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero);
+var cases = quick
+    ? new (int Nodes, int Queued, int Running)[] { (1024, 10_000, 4000), (10_000, 100_000, 30_000) }
+    : [(64, 1000, 200), (1024, 10_000, 4000), (10_000, 100_000, 30_000)];
+var rows = new List<object>();
+foreach (var (nodes, queued, running) in cases)
+{
+    var full = Synthetic.Snapshot(now, nodes, queued, running, seed: nodes);
+    var empty = full with { Queued = [] };
+    foreach (var name in new[] { SchedulingPolicies.Default, PlanningPolicy.BackfillName, PlanningPolicy.FairShareName, PriorityPolicy.PolicyName })
+    {
+        // The first-version policy scans every node for every queued job: minutes at 10,000 nodes.
+        if (name == PriorityPolicy.PolicyName && nodes > 1024)
+        {
+            continue;
+        }
+
+        var policy = SchedulingPolicies.Create(name);
+        var times = Measure(policy, full, name == PriorityPolicy.PolicyName ? Math.Min(repeats, 3) : repeats);
+        var baseline = Measure(policy, empty, repeats);
+        var allocated = GC.GetTotalAllocatedBytes(precise: true);
+        var decisions = policy.Schedule(full);
+        allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated;
+        var estimated = decisions.Pending.Count(p => p.EstimatedStart is not null);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{name,-10} {nodes,6} nodes {queued,7} queued {full.Running.Count,6} running: median {times:F2} ms (empty queue {baseline:F2} ms), {decisions.Starts.Count} starts, {decisions.Preemptions.Count} preemptions, {estimated} estimates, {allocated / 1048576.0:F0} MiB allocated"));
+        rows.Add(new
+        {
+            policy = name,
+            nodes,
+            gpusPerNode = 8,
+            queued,
+            running = full.Running.Count,
+            medianPassMilliseconds = Math.Round(times, 2),
+            emptyQueueBaselineMilliseconds = Math.Round(baseline, 2),
+            allocatedMegabytesPerPass = Math.Round(allocated / 1048576.0, 1),
+            starts = decisions.Starts.Count,
+            preemptions = decisions.Preemptions.Count,
+            pendingWithEstimate = estimated,
+        });
+    }
+}
+
+var peak = Process.GetCurrentProcess().PeakWorkingSet64;
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"peak working set {peak / 1048576.0:F0} MiB"));
+var root = RepositoryRoot();
+var results = Path.Combine(root, "bench", "results");
+Directory.CreateDirectory(results);
+var json = JsonSerializer.Serialize(new
+{
+    benchmark = "one scheduling pass (ExplainPending on) per policy; baselines: the same policy with an empty queue, and the first-version 'priority' policy up to 1,024 nodes",
+    command = $"dotnet run -c Release --project bench/Stratum.Scheduling.Benchmarks -- --repeats {repeats}{(quick ? " --quick" : "")}",
+    machine = new { cores = Environment.ProcessorCount, runtime = Environment.Version.ToString(), os = System.Runtime.InteropServices.RuntimeInformation.OSDescription },
+    peakWorkingSetMegabytes = Math.Round(peak / 1048576.0),
+    cases = rows,
+}, new JsonSerializerOptions(JsonSerializerDefaults.Web) { WriteIndented = true });
+File.WriteAllText(Path.Combine(results, "scheduling-pass.json"), json + "\n");
+return 0;
+
+int Option(string name, int fallback)
+{
+    var index = Array.IndexOf(args, name);
+    return index >= 0 && index + 1 < args.Length ? int.Parse(args[index + 1], CultureInfo.InvariantCulture) : fallback;
+}
+
+static double Measure(ISchedulingPolicy policy, ClusterSnapshot snapshot, int repeats)
+{
+    policy.Schedule(snapshot);
+    var samples = new List<double>();
+    for (var i = 0; i < repeats; i++)
+    {
+        var started = Stopwatch.GetTimestamp();
+        policy.Schedule(snapshot);
+        samples.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+    }
+
+    samples.Sort();
+    return samples.Count % 2 == 1 ? samples[samples.Count / 2] : (samples[(samples.Count / 2) - 1] + samples[samples.Count / 2]) / 2;
+}
+
+static string RepositoryRoot()
+{
+    var directory = new DirectoryInfo(AppContext.BaseDirectory);
+    while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Stratum.slnx")))
+    {
+        directory = directory.Parent;
+    }
+
+    return directory?.FullName ?? Directory.GetCurrentDirectory();
+}
+
+/// <summary>Seeded synthetic clusters: 8-GPU nodes, 16 to a rack; 1-8 GPU jobs and multi-node gangs; some preemptible; eight projects with quotas in one cohort; known max runtimes.</summary>
+internal static class Synthetic
+{
+    public static ClusterSnapshot Snapshot(DateTimeOffset now, int nodeCount, int queuedCount, int runningCount, int seed)
+    {
+        var random = new Random(seed);
+        var nodes = Enumerable.Range(0, nodeCount).Select(i => new Node
+        {
+            Name = $"n{i:D5}",
+            Pool = "gpu",
+            Capacity = ResourceVector.Of(128, 1L << 40, "nvidia-h100", 8),
+            Allocatable = ResourceVector.Of(120, 1000L << 30, "nvidia-h100", 8),
+            Labels = new Dictionary<string, string> { ["rack"] = $"r{i / 16}" },
+            Accelerators = Enumerable.Range(0, 8).Select(g => new AcceleratorDevice(g, "nvidia-h100", "NVIDIA H100 80GB HBM3", 80L << 30)).ToList(),
+        }).ToList();
+        var projects = Enumerable.Range(0, 8).Select(i => new Project
+        {
+            Name = $"p{i}",
+            Quota = new Quota { Accelerators = nodeCount * 8 / 6, Cohort = "all" },
+        }).ToList();
+        long id = 0;
+        Job MakeJob(DateTimeOffset submitted)
+        {
+            var gpus = new[] { 1, 1, 2, 4, 8, 8 }[random.Next(6)];
+            var replicas = gpus == 8 && random.Next(4) == 0 ? random.Next(2, 5) : 1;
+            return new Job
+            {
+                Id = ++id,
+                Owner = "bench",
+                State = JobState.Pending,
+                SubmittedAt = submitted.AddSeconds(id % 3600),
+                Spec = new JobSpec
+                {
+                    Name = $"job{id}",
+                    Project = $"p{random.Next(8)}",
+                    Command = ["train"],
+                    Resources = ResourceVector.Of(gpus * 8, gpus * (64L << 30), "nvidia-h100", gpus),
+                    Replicas = replicas,
+                    Priority = random.Next(3) * 10,
+                    Preemptible = random.Next(3) == 0,
+                    MaxRuntime = TimeSpan.FromMinutes(10 * random.Next(1, 144)),
+                },
+            };
+        }
+
+        // Running jobs get real placements from the policy on an empty cluster, then started at random times in the last hours.
+        var candidates = Enumerable.Range(0, runningCount).Select(_ => MakeJob(now.AddHours(-10))).ToList();
+        var unlimited = projects.Select(p => p with { Quota = Quota.Unlimited }).ToList();
+        var placed = PlanningPolicy.Backfill().Schedule(new ClusterSnapshot { Now = now, Nodes = nodes, Projects = unlimited, Queued = candidates, Running = [], ExplainPending = false });
+        var byId = candidates.ToDictionary(j => j.Id);
+        var running = placed.Starts.Select(s => byId[s.JobId] with
+        {
+            State = JobState.Running,
+            Attempts = [new JobAttempt { Number = 1, Placement = s.Placement, StartedAt = now.AddMinutes(-random.Next(1, 600)) }],
+        }).ToList();
+        var queued = Enumerable.Range(0, queuedCount).Select(_ => MakeJob(now.AddHours(-1))).ToList();
+        return new ClusterSnapshot { Now = now, Nodes = nodes, Projects = projects, Queued = queued, Running = running };
+    }
+}

@@ -1,0 +1,214 @@
+using System.Buffers;
+using System.Security.Cryptography;
+using System.Threading.Channels;
+using Stratum.Storage.Format;
+
+namespace Stratum.Storage;
+
+public sealed partial class ChunkStore
+{
+    /// <summary>
+    /// The ingest pipeline, in four kinds of task so both cores stay busy:
+    /// 1. one producer reads the stream and cuts chunks (FastCDC is sequential by nature);
+    /// 2. N workers hash each chunk, skip known ones, compress and encrypt the rest (any order);
+    /// 3. one hasher feeds MD5 and SHA-256 of the whole content, in order;
+    /// 4. this task takes encoded chunks in order and appends them to the open pack.
+    /// Channels are bounded, so memory stays at a few chunks per worker whatever the content size.
+    /// </summary>
+    private async Task<(StoredContent Content, IReadOnlyCollection<long> Packs)> WritePipelineAsync(Stream content, IProgress<long>? progress, CancellationToken cancellationToken)
+    {
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var token = cancel.Token;
+        var bound = _options.Workers * 2;
+        var ordered = Channel.CreateBounded<Pending>(new BoundedChannelOptions(bound * 2) { SingleWriter = true, SingleReader = true });
+        var work = Channel.CreateBounded<Pending>(new BoundedChannelOptions(bound) { SingleWriter = true });
+        var hashing = Channel.CreateBounded<Pending>(new BoundedChannelOptions(bound * 2) { SingleWriter = true, SingleReader = true });
+        using var md5 = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
+        using var sha256 = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+
+        var producer = Task.Run(() => ProduceAsync(content, ordered.Writer, work.Writer, hashing.Writer, token), token);
+        var workers = Enumerable.Range(0, _options.Workers).Select(_ => Task.Run(() => EncodeAsync(work.Reader, token), token)).ToArray();
+        var hasher = Task.Run(
+            async () =>
+            {
+                await foreach (var pending in hashing.Reader.ReadAllAsync(token).ConfigureAwait(false))
+                {
+                    md5.AppendData(pending.Buffer, 0, pending.Length);
+                    sha256.AppendData(pending.Buffer, 0, pending.Length);
+                    pending.Release();
+                }
+            },
+            token);
+
+        var chunks = new List<ChunkRef>();
+        var packs = new HashSet<long>();
+        long total = 0;
+        try
+        {
+            await foreach (var pending in ordered.Reader.ReadAllAsync(token).ConfigureAwait(false))
+            {
+                var encoded = await pending.Result.Task.WaitAsync(token).ConfigureAwait(false);
+                var seq = await _packWriter.AppendAsync(encoded.Id, encoded.Record?.AsMemory(0, encoded.RecordLength), pending.Length, force: false, token).ConfigureAwait(false);
+                if (seq == PackWriter.NeedRecord)
+                {
+                    // The chunk was pending in a pack whose write failed after the worker saw it: encode it here.
+                    var record = ArrayPool<byte>.Shared.Rent(ChunkRecord.MaxRecordSize(pending.Length));
+                    var length = ChunkRecord.Encode(encoded.Id, pending.Buffer.AsSpan(0, pending.Length), _options.CompressionLevel, _keys, record);
+                    seq = await _packWriter.AppendAsync(encoded.Id, record.AsMemory(0, length), pending.Length, force: false, token).ConfigureAwait(false);
+                    ArrayPool<byte>.Shared.Return(record);
+                }
+
+                if (encoded.Record is not null)
+                {
+                    ArrayPool<byte>.Shared.Return(encoded.Record);
+                }
+
+                if (seq >= 0)
+                {
+                    packs.Add(seq);
+                }
+
+                Interlocked.Increment(ref encoded.Record is null ? ref _chunksDeduplicated : ref _chunksWritten);
+                chunks.Add(new ChunkRef(encoded.Id, pending.Length));
+                total += pending.Length;
+                pending.Release();
+                progress?.Report(total);
+            }
+
+            await producer.ConfigureAwait(false);
+            await Task.WhenAll(workers).ConfigureAwait(false);
+            await hasher.ConfigureAwait(false);
+        }
+        catch
+        {
+            await cancel.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await Task.WhenAll([producer, hasher, .. workers]).ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // The first failure is the one rethrown below; the others are its consequences.
+            }
+
+            throw;
+        }
+
+        var stored = new StoredContent(
+            total,
+            Convert.ToHexStringLower(md5.GetHashAndReset()),
+            Convert.ToHexStringLower(sha256.GetHashAndReset()),
+            chunks);
+        return (stored, packs);
+    }
+
+    private async Task ProduceAsync(Stream content, ChannelWriter<Pending> ordered, ChannelWriter<Pending> work, ChannelWriter<Pending> hashing, CancellationToken token)
+    {
+        Exception? error = null;
+        var max = _chunker.MaxSize;
+        var buffer = ArrayPool<byte>.Shared.Rent(max * 2);
+        try
+        {
+            int start = 0, end = 0;
+            var eof = false;
+            while (true)
+            {
+                while (!eof && end - start < max)
+                {
+                    if (end == buffer.Length)
+                    {
+                        Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
+                        end -= start;
+                        start = 0;
+                    }
+
+                    var read = await content.ReadAsync(buffer.AsMemory(end, buffer.Length - end), token).ConfigureAwait(false);
+                    if (read == 0)
+                    {
+                        eof = true;
+                    }
+
+                    end += read;
+                }
+
+                if (start == end)
+                {
+                    break;
+                }
+
+                var length = _chunker.Cut(buffer.AsSpan(start, end - start));
+                var chunk = ArrayPool<byte>.Shared.Rent(length);
+                Buffer.BlockCopy(buffer, start, chunk, 0, length);
+                start += length;
+                var pending = new Pending(chunk, length);
+                await ordered.WriteAsync(pending, token).ConfigureAwait(false);
+                await work.WriteAsync(pending, token).ConfigureAwait(false);
+                await hashing.WriteAsync(pending, token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e)
+        {
+            error = e;
+            throw;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            ordered.TryComplete(error);
+            work.TryComplete(error);
+            hashing.TryComplete(error);
+        }
+    }
+
+    private async Task EncodeAsync(ChannelReader<Pending> reader, CancellationToken token)
+    {
+        await foreach (var pending in reader.ReadAllAsync(token).ConfigureAwait(false))
+        {
+            try
+            {
+                var plain = pending.Buffer.AsSpan(0, pending.Length);
+                var id = ChunkId.Of(plain);
+
+                // Touch before looking the chunk up: garbage collection unhooks a pack's entries before it
+                // checks touches, so either it sees this touch or this lookup misses and the chunk is stored anew.
+                Touch(id);
+                if (_index.ContainsKey(id) || _packWriter.IsPending(id))
+                {
+                    pending.Result.TrySetResult(new Encoded(id, null, 0));
+                    continue;
+                }
+
+                var record = ArrayPool<byte>.Shared.Rent(ChunkRecord.MaxRecordSize(pending.Length));
+                var length = ChunkRecord.Encode(id, plain, _options.CompressionLevel, _keys, record);
+                pending.Result.TrySetResult(new Encoded(id, record, length));
+            }
+            catch (Exception e)
+            {
+                pending.Result.TrySetException(e);
+            }
+        }
+    }
+
+    /// <summary>A cut chunk on its way through the pipeline; its buffer goes back to the pool once the hasher and the pack appender are done with it.</summary>
+    private sealed class Pending(byte[] buffer, int length)
+    {
+        private int _users = 2;
+
+        public byte[] Buffer { get; } = buffer;
+
+        public int Length { get; } = length;
+
+        public TaskCompletionSource<Encoded> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Release()
+        {
+            if (Interlocked.Decrement(ref _users) == 0)
+            {
+                ArrayPool<byte>.Shared.Return(Buffer);
+            }
+        }
+    }
+
+    /// <summary>A hashed chunk; Record is null when the store already had it.</summary>
+    private readonly record struct Encoded(ChunkId Id, byte[]? Record, int RecordLength);
+}

@@ -1,0 +1,107 @@
+using System.Net.Http.Json;
+using Microsoft.Playwright;
+using Stratum.Client.Contracts;
+using Stratum.Server.Tests;
+
+namespace Stratum.Dashboard.Tests;
+
+/// <summary>
+/// The dashboard in real headless Chromium (Debian's chromium package) driven by Playwright, whose
+/// bundled driver runs offline: no browser download. Skips on a laptop without chromium; fails under CI.
+/// Set STRATUM_SCREENSHOT=1 to write docs/images/dashboard.png.
+/// </summary>
+public sealed class DashboardBrowserTests
+{
+    private const string Chromium = "/usr/bin/chromium";
+    private const float Timeout = 30_000;
+
+    [Fact]
+    public async Task Dashboard_SignInWithToken_OverviewAndJobsMatchTheApi()
+    {
+        if (!File.Exists(Chromium))
+        {
+            Assert.True(Environment.GetEnvironmentVariable("CI") != "true", "chromium is missing under CI: .ci/run must apt-get install chromium");
+            return;
+        }
+
+        await using var server = await TestServer.StartAsync();
+        // One job holds every core of the only node, two more wait behind it, one has finished.
+        var done = await server.SubmitAsync(TestServer.Job("true") with { Name = "finished", Project = "default" });
+        await server.WaitForStateAsync(done.Id, "Succeeded");
+        var holder = await server.SubmitAsync(TestServer.Job("sh", "-c", "echo hello from the holder; sleep 60") with { Name = "holder", Resources = new() { Cpu = "4", Memory = "256Mi" } });
+        await server.WaitForStateAsync(holder.Id, "Running");
+        var waiting = new[]
+        {
+            await server.SubmitAsync(TestServer.Job("true") with { Name = "waiter-a" }),
+            await server.SubmitAsync(TestServer.Job("true") with { Name = "waiter-b" }),
+        };
+        await server.WaitForJobAsync(waiting[1].Id, j => j.State == "Pending" && j.Reason.Length > 0);
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = Chromium,
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+        });
+        var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1360, Height = 900 } });
+        page.SetDefaultTimeout(Timeout);
+        var errors = new List<string>();
+        page.PageError += (_, error) => errors.Add(error);
+
+        await page.GotoAsync(server.Server.Address.ToString());
+        await page.Locator("#token").FillAsync(server.Server.AdminToken);
+        await page.Locator("#signin-button").ClickAsync();
+        await page.WaitForSelectorAsync("body[data-loaded='overview']");
+
+        var jobs = (await server.Admin.GetFromJsonAsync<PageDto<JobDto>>("/api/v1/jobs?limit=1000", TestServer.JsonOptions))!.Items;
+        var nodes = (await server.Admin.GetFromJsonAsync<List<NodeDto>>("/api/v1/nodes", TestServer.JsonOptions))!;
+        Assert.Equal(jobs.Count(j => j.State is "Pending" or "Preempted").ToString(), await page.Locator("[data-testid=queued]").TextContentAsync());
+        Assert.Equal(jobs.Count(j => j.State == "Running").ToString(), await page.Locator("[data-testid=running]").TextContentAsync());
+        Assert.Equal(nodes.Sum(n => n.Allocated.Gpus).ToString(), await page.Locator("[data-testid=gpus-allocated]").TextContentAsync());
+        Assert.Equal($"{nodes.Count(n => n.State == "Ready")} / {nodes.Count}", await page.Locator("[data-testid=nodes-ready]").TextContentAsync());
+        Assert.Equal("2", await page.Locator("[data-testid=queued]").TextContentAsync());
+        await page.Locator("#usage-table tr[data-project=default]").WaitForAsync();
+        Assert.True(await page.Locator("#chart-states svg rect").CountAsync() >= 3, "the jobs-by-state chart draws a bar per state");
+
+        if (Environment.GetEnvironmentVariable("STRATUM_SCREENSHOT") is "1" or "true")
+        {
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(RepositoryRoot(), "docs", "images", "dashboard.png") });
+        }
+
+        await page.Locator("nav a[data-route=jobs]").ClickAsync();
+        await page.WaitForSelectorAsync("body[data-loaded='jobs']");
+        var rows = page.Locator("#jobs-table tbody tr");
+        Assert.Equal(jobs.Count, await rows.CountAsync());
+        foreach (var job in jobs)
+        {
+            var row = page.Locator($"#jobs-table tr[data-job='{job.Id}']");
+            Assert.Equal(job.State, await row.GetAttributeAsync("data-state"));
+            Assert.Contains(job.Name, await row.TextContentAsync(), StringComparison.Ordinal);
+        }
+
+        var why = await server.Admin.GetFromJsonAsync<JobWhyDto>($"/api/v1/jobs/{waiting[1].Id}/why", TestServer.JsonOptions);
+        Assert.Contains(why!.Reason, await page.Locator($"#jobs-table tr[data-job='{waiting[1].Id}'] td.reason").TextContentAsync(), StringComparison.Ordinal);
+
+        await page.Locator($"#jobs-table tr[data-job='{holder.Id}'] a.logs-link").ClickAsync();
+        await page.Locator("#logs").Filter(new LocatorFilterOptions { HasText = "hello from the holder" }).WaitForAsync();
+
+        await page.Locator("nav a[data-route=alerts]").ClickAsync();
+        await page.WaitForSelectorAsync("body[data-loaded='alerts']");
+        Assert.Contains("No alert rules", await page.Locator("#alerts-summary").TextContentAsync(), StringComparison.Ordinal);
+        Assert.Empty(errors);
+
+        await server.Admin.PostAsync($"/api/v1/jobs/{holder.Id}/cancel", null);
+    }
+
+    private static string RepositoryRoot()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Stratum.slnx")))
+        {
+            directory = directory.Parent;
+        }
+
+        return directory?.FullName ?? throw new InvalidOperationException("Stratum.slnx not found above " + AppContext.BaseDirectory);
+    }
+}
