@@ -203,6 +203,19 @@ public sealed class AlertsTests
     }
 
     [Fact]
+    public async Task DisposeAsync_Twice_IsANoOpAndLaterNotificationsAreDropped()
+    {
+        await using var receiver = new AlertsWebhookReceiver(HttpStatusCode.OK);
+        var notifier = new WebhookNotifier(new HttpClient(), new RecordingLogger<WebhookNotifier>(), (_, _) => Task.CompletedTask);
+
+        await notifier.DisposeAsync();
+        await notifier.DisposeAsync();
+        notifier.Notify([Firing("A")], [new WebhookReceiver(receiver.Url)], "http://stratum/");
+
+        Assert.Equal(0, notifier.Failed);
+    }
+
+    [Fact]
     public async Task Notify_PermanentClientError_IsNotRetried()
     {
         await using var receiver = new AlertsWebhookReceiver(HttpStatusCode.BadRequest);

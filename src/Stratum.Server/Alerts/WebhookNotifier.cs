@@ -29,6 +29,7 @@ public sealed partial class WebhookNotifier : IAsyncDisposable
     private readonly Func<TimeSpan, CancellationToken, Task> _delay;
     private readonly ConcurrentDictionary<string, Worker> _workers = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
+    private int _disposed;
     private long _delivered;
     private long _failed;
 
@@ -61,6 +62,11 @@ public sealed partial class WebhookNotifier : IAsyncDisposable
     /// <summary>Queues one message per rule among <paramref name="changed"/> for every receiver; returns at once.</summary>
     public void Notify(IReadOnlyList<AlertInstance> changed, IReadOnlyList<WebhookReceiver> receivers, string externalUrl)
     {
+        if (Volatile.Read(ref _disposed) == 1)
+        {
+            return;
+        }
+
         if (changed.Count == 0 || receivers.Count == 0)
         {
             return;
@@ -85,6 +91,12 @@ public sealed partial class WebhookNotifier : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // The host may stop its services twice (StopAsync, then DisposeAsync): the second time is a no-op.
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await _stopping.CancelAsync();
         foreach (var worker in _workers.Values)
         {
