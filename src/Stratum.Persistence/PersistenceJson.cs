@@ -27,7 +27,8 @@ internal sealed record SpecRow(
     int Priority,
     bool Preemptible,
     TimeSpan? MaxRuntime,
-    RetryRow? Retry);
+    RetryRow? Retry,
+    Dictionary<string, string>? NodeSelector = null);
 
 internal sealed record PlacementRow(int Rank, string Node, List<int> AcceleratorIndices);
 
@@ -37,7 +38,14 @@ internal sealed record StopRow(StopKind Kind, long RequestedAt, string By, strin
 
 internal sealed record PriceRow(PricingKind Kind, decimal PerAcceleratorHour, decimal PerCpuCoreHour, decimal PerMemoryGbHour, string Currency);
 
-internal sealed record QuotaRow(long? CpuMillis, long? MemoryBytes, int? Accelerators, Dictionary<string, int>? AcceleratorsByType);
+internal sealed record QuotaRow(
+    long? CpuMillis,
+    long? MemoryBytes,
+    int? Accelerators,
+    Dictionary<string, int>? AcceleratorsByType,
+    string? Cohort = null,
+    QuotaRow? BorrowingLimit = null,
+    QuotaRow? LendingLimit = null);
 
 internal sealed record DeviceRow(int Index, string Type, string Model, long MemoryBytes, string? Uuid);
 
@@ -84,7 +92,8 @@ internal static class PersistenceJson
             spec.Priority,
             spec.Preemptible,
             spec.MaxRuntime,
-            new RetryRow(spec.Retry.MaxAttempts, spec.Retry.RetryWhenLost)),
+            new RetryRow(spec.Retry.MaxAttempts, spec.Retry.RetryWhenLost),
+            spec.NodeSelector.Count > 0 ? new Dictionary<string, string>(spec.NodeSelector) : null),
         Context.SpecRow);
 
     public static JobSpec ReadSpec(string json)
@@ -105,6 +114,7 @@ internal static class PersistenceJson
             Retry = row.Retry is null
                 ? RetryPolicy.None
                 : new RetryPolicy { MaxAttempts = row.Retry.MaxAttempts, RetryWhenLost = row.Retry.RetryWhenLost },
+            NodeSelector = row.NodeSelector ?? [],
         };
     }
 
@@ -157,21 +167,30 @@ internal static class PersistenceJson
         return new PriceModel(row.Kind, row.PerAcceleratorHour, row.PerCpuCoreHour, row.PerMemoryGbHour, row.Currency);
     }
 
-    public static string WriteQuota(Quota quota) => JsonSerializer.Serialize(
-        new QuotaRow(quota.CpuMillis, quota.MemoryBytes, quota.Accelerators, new Dictionary<string, int>(quota.AcceleratorsByType)),
-        Context.QuotaRow);
+    public static string WriteQuota(Quota quota) => JsonSerializer.Serialize(ToRow(quota), Context.QuotaRow);
 
-    public static Quota ReadQuota(string json)
+    // Rows written before cohorts existed have no cohort or limits and read as hard quotas, as before.
+    public static Quota ReadQuota(string json) => FromRow(Deserialize(json, Context.QuotaRow));
+
+    private static QuotaRow ToRow(Quota quota) => new(
+        quota.CpuMillis,
+        quota.MemoryBytes,
+        quota.Accelerators,
+        new Dictionary<string, int>(quota.AcceleratorsByType),
+        quota.Cohort,
+        quota.BorrowingLimit is { } borrowing ? ToRow(borrowing) : null,
+        quota.LendingLimit is { } lending ? ToRow(lending) : null);
+
+    private static Quota FromRow(QuotaRow row) => new()
     {
-        var row = Deserialize(json, Context.QuotaRow);
-        return new Quota
-        {
-            CpuMillis = row.CpuMillis,
-            MemoryBytes = row.MemoryBytes,
-            Accelerators = row.Accelerators,
-            AcceleratorsByType = row.AcceleratorsByType ?? [],
-        };
-    }
+        CpuMillis = row.CpuMillis,
+        MemoryBytes = row.MemoryBytes,
+        Accelerators = row.Accelerators,
+        AcceleratorsByType = row.AcceleratorsByType ?? [],
+        Cohort = row.Cohort,
+        BorrowingLimit = row.BorrowingLimit is { } borrowing ? FromRow(borrowing) : null,
+        LendingLimit = row.LendingLimit is { } lending ? FromRow(lending) : null,
+    };
 
     public static string WriteResources(ResourceVector resources) => JsonSerializer.Serialize(ToRow(resources), Context.ResourcesRow);
 

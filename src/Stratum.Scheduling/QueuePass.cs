@@ -18,15 +18,19 @@ internal sealed class QueuePass
     public QueuePass(ClusterSnapshot snapshot)
     {
         Snapshot = snapshot;
-        Free = FreeCapacity.Build(snapshot.Nodes, snapshot.Running);
+        Free = snapshot.Capacity is { } capacity && ReferenceEquals(capacity.Nodes, snapshot.Nodes)
+            ? capacity.Copy()
+            : FreeCapacity.Build(snapshot.Nodes, snapshot.Running);
+        var anyQuota = false;
         foreach (var project in snapshot.Projects)
         {
             _projects.TryAdd(project.Name, project);
+            anyQuota |= !project.Quota.IsUnlimited;
         }
 
         // Usage matters only to projects with a quota. Adding resource vectors for every running job
         // of unlimited projects was most of a replay pass (measured: fifo over the Philly trace).
-        foreach (var job in snapshot.Running)
+        foreach (var job in anyQuota ? snapshot.Running : [])
         {
             if (HasQuota(job.Spec.Project))
             {

@@ -52,6 +52,13 @@ public sealed record ClusterSnapshot
     /// <see cref="Now"/> (see <see cref="FairShareLedger"/>), filled by the caller. Null or missing: no history.
     /// </summary>
     public IReadOnlyDictionary<string, double>? DecayedUsage { get; init; }
+
+    /// <summary>
+    /// Free capacity the caller keeps in step with <see cref="Running"/> across passes (a simulator), so
+    /// that queue-walking policies (fifo, sjf-oracle, las) need not rebuild it from every running job.
+    /// Null (the default, the live server): policies build it from <see cref="Nodes"/> and <see cref="Running"/>.
+    /// </summary>
+    public Placement.RunningCapacity? Capacity { get; init; }
 }
 
 /// <summary>Expected run times handed to the scheduler: by job first, then by project.</summary>

@@ -15,6 +15,12 @@ public sealed class SjfOraclePolicy : ISchedulingPolicy
 
     public const string NeedsDurations = "sjf-oracle needs every job's true duration, which only a simulator replaying a trace knows";
 
+    // Guards _index: a policy instance may be shared, though a replay calls it from one thread.
+    private readonly Lock _gate = new();
+
+    // The queue kept sorted from pass to pass for a simulator (see SjfQueueIndex); null until the first such pass.
+    private SjfQueueIndex? _index;
+
     public string Name => PolicyName;
 
     public SchedulingDecisions Schedule(ClusterSnapshot snapshot)
@@ -27,6 +33,23 @@ public sealed class SjfOraclePolicy : ISchedulingPolicy
             foreach (var job in QueuePass.SubmitOrder(snapshot))
             {
                 pass.Pend(job, NeedsDurations, waiting++);
+            }
+
+            return pass.Decisions();
+        }
+
+        if (!pass.Explain && snapshot.QueuedInSubmitOrder)
+        {
+            lock (_gate)
+            {
+                _index = SjfQueueIndex.Advance(_index, snapshot, durations);
+                if (!_index.Walk(pass))
+                {
+                    // The index was out of step with the queue: decide again from scratch.
+                    pass = new QueuePass(snapshot);
+                    _index = SjfQueueIndex.Advance(null, snapshot, durations);
+                    _index.Walk(pass);
+                }
             }
 
             return pass.Decisions();
@@ -78,7 +101,7 @@ public sealed class SjfOraclePolicy : ISchedulingPolicy
     }
 
     /// <summary>True duration less the time earlier attempts ran; a job with no known duration goes last.</summary>
-    private static TimeSpan Remaining(Job job, IReadOnlyDictionary<long, TimeSpan> durations)
+    internal static TimeSpan Remaining(Job job, IReadOnlyDictionary<long, TimeSpan> durations)
     {
         if (!durations.TryGetValue(job.Id, out var duration))
         {

@@ -38,8 +38,20 @@ public sealed class ServerOptions
     /// <summary>The HTTP port. Default 8470; 0 picks a free port (tests).</summary>
     public int Port { get; set; } = 8470;
 
-    /// <summary>Scheduling policy by name. Default "priority".</summary>
-    public string SchedulingPolicy { get; set; } = "priority";
+    /// <summary>Scheduling policy by name. Default "default" (fair share, EASY backfill, cohort quotas; docs/scheduling.md).</summary>
+    public string SchedulingPolicy { get; set; } = Scheduling.SchedulingPolicies.Default;
+
+    /// <summary>
+    /// A job started less than this long ago is never preempted, so preemption cannot loop (the planning
+    /// policies: default, backfill, fair-share). Default 5m; between 0 and 1d.
+    /// </summary>
+    public TimeSpan PreemptionCooldown { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// How fast past usage stops counting against a project's fair share: usage from one half-life ago
+    /// counts half (the planning policies with fair share). Default 7d; between 1h and 365d.
+    /// </summary>
+    public TimeSpan FairShareHalfLife { get; set; } = Scheduling.FairShareLedger.DefaultHalfLife;
 
     /// <summary>How often the scheduling loop runs when nothing wakes it earlier. Default 2s.</summary>
     public TimeSpan SchedulingInterval { get; set; } = TimeSpan.FromSeconds(2);
@@ -61,6 +73,24 @@ public sealed class ServerOptions
 
     /// <summary>Alert rules and webhooks (docs/observability.md#alerts). Default: DATA/alerts.yaml when it exists, else no alerts.</summary>
     public string? AlertsFile { get; set; }
+
+    /// <summary>The slurm.conf the Slurm commands of pools with a <c>slurm</c> executor use (SLURM_CONF). Default: none, Slurm's own lookup (/etc/slurm/slurm.conf).</summary>
+    public string? SlurmConfigFile { get; set; }
+
+    /// <summary>The Slurm account jobs of Slurm pools are charged to (<c>--account</c>). Default: none, the user's default account.</summary>
+    public string? SlurmAccount { get; set; }
+
+    /// <summary>How long before a Slurm job's time limit its replicas get SIGTERM to checkpoint (<c>--signal</c>); 0 turns it off. Default 60s.</summary>
+    public TimeSpan SlurmWarnBeforeEnd { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long one Slurm command (sbatch, squeue, scontrol, ...) may take before the controller counts as unreachable. Default 15s.</summary>
+    public TimeSpan SlurmCommandTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Stratum accelerator type to Slurm GRES type, as <c>nvidia-h100=h100,nvidia-a100=a100</c>; a type not listed is used as is. Default: none.</summary>
+    public string? SlurmGresTypes { get; set; }
+
+    /// <summary>How often the nodes of Slurm pools are read again from the controller (a newly declared Slurm pool is read within 2s). Default 30s; between 1s and 1h.</summary>
+    public TimeSpan SlurmDiscoveryInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>The least severe log messages written to the console. Default Information; <c>stratum up</c> uses Warning.</summary>
     public LogLevel MinimumLogLevel { get; set; } = LogLevel.Information;
@@ -148,6 +178,16 @@ public sealed class ServerOptions
             problems.Add($"maxLogBytes: {MaxLogBytes} must be at least 65536 (64 KiB)");
         }
 
+        if (PreemptionCooldown < TimeSpan.Zero || PreemptionCooldown > TimeSpan.FromDays(1))
+        {
+            problems.Add($"preemptionCooldown: {PreemptionCooldown} must be between 0 and 1d");
+        }
+
+        if (FairShareHalfLife < TimeSpan.FromHours(1) || FairShareHalfLife > TimeSpan.FromDays(365))
+        {
+            problems.Add($"fairShareHalfLife: {FairShareHalfLife} must be between 1h and 365d");
+        }
+
         if (StopGracePeriod < TimeSpan.Zero || StopGracePeriod > TimeSpan.FromHours(1))
         {
             problems.Add($"stopGracePeriod: {StopGracePeriod} must be between 0 and 1h");
@@ -156,6 +196,28 @@ public sealed class ServerOptions
         if (AlertsFile is { } alertsFile && !File.Exists(alertsFile))
         {
             problems.Add($"alertsFile: '{alertsFile}' does not exist; write the rules there or leave the setting out");
+        }
+
+        foreach (var error in Execution.SlurmSettings.OptionsFor(this, null).Validate())
+        {
+            // "slurm.warnBeforeEnd" is the setting slurmWarnBeforeEnd here.
+            var name = error.Field.StartsWith("slurm.", StringComparison.Ordinal) ? error.Field["slurm.".Length..] : error.Field;
+            problems.Add($"slurm{char.ToUpperInvariant(name[0])}{name[1..]}: {error.Message}");
+        }
+
+        if (Execution.SlurmSettings.ParseGresTypes(SlurmGresTypes, out var gresProblem) is null)
+        {
+            problems.Add($"slurmGresTypes: {gresProblem}");
+        }
+
+        if (SlurmConfigFile is { } slurmConfig && !File.Exists(slurmConfig))
+        {
+            problems.Add($"slurmConfigFile: '{slurmConfig}' does not exist; point it at the cluster's slurm.conf or leave it out for /etc/slurm/slurm.conf");
+        }
+
+        if (SlurmDiscoveryInterval < TimeSpan.FromSeconds(1) || SlurmDiscoveryInterval > TimeSpan.FromHours(1))
+        {
+            problems.Add($"slurmDiscoveryInterval: {SlurmDiscoveryInterval} must be between 1s and 1h");
         }
 
         return problems;

@@ -61,6 +61,9 @@ public sealed class ResourceVectorTests
         Assert.Equal(a, b);
         Assert.Equal(a.GetHashCode(), b.GetHashCode());
         Assert.Equal("cpu 1, memory 1, a 2, b 1", a.ToString());
+        Assert.True(a == b);
+        Assert.False(a != b);
+        Assert.True(a != ResourceVector.Of(cpus: 2));
     }
 
     [Fact]

@@ -44,6 +44,9 @@ public sealed class TestServer : IAsyncDisposable
             SchedulingInterval = TimeSpan.FromMilliseconds(200),
             ReconcileInterval = TimeSpan.FromMilliseconds(100),
             StopGracePeriod = TimeSpan.FromSeconds(2),
+
+            // Preemption tests run jobs for seconds, not the minutes the default cooldown protects.
+            PreemptionCooldown = TimeSpan.FromSeconds(1),
             MinimumLogLevel = Microsoft.Extensions.Logging.LogLevel.Warning,
         };
         var server = await StratumServer.StartAsync(options);

@@ -27,7 +27,10 @@ public static class JobsCommand
     public static string DefaultName(string program) => Names.FromText(Path.GetFileName(program.TrimEnd('/')), "job");
 
     /// <summary>Parses repeated <c>--env K=V</c> values; a value without '=' is a command-line error.</summary>
-    public static IReadOnlyDictionary<string, string> ParseEnvironment(IEnumerable<string> pairs)
+    public static IReadOnlyDictionary<string, string> ParseEnvironment(IEnumerable<string> pairs) => ParsePairs(pairs, "--env", "SEED=42");
+
+    /// <summary>Parses repeated <c>KEY=VALUE</c> values of <paramref name="option"/>; a value without '=' is a command-line error.</summary>
+    public static IReadOnlyDictionary<string, string> ParsePairs(IEnumerable<string> pairs, string option, string example)
     {
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var pair in pairs)
@@ -35,7 +38,7 @@ public static class JobsCommand
             var equals = pair.IndexOf('=', StringComparison.Ordinal);
             if (equals <= 0)
             {
-                throw new CommandLineException($"--env '{pair}' is not KEY=VALUE; write for example --env SEED=42");
+                throw new CommandLineException($"{option} '{pair}' is not KEY=VALUE; write for example {option} {example}");
             }
 
             result[pair[..equals]] = pair[(equals + 1)..];
@@ -60,11 +63,12 @@ public static class JobsCommand
         var env = new Option<string[]>("--env", "-e") { Description = "Environment variable KEY=VALUE; repeat for more", HelpName = "KEY=VALUE" };
         var workdir = new Option<string?>("--workdir") { Description = "Working directory of the job's processes" };
         var idempotencyKey = new Option<string?>("--idempotency-key") { Description = "Submitting twice with the same key creates one job" };
+        var nodeSelector = new Option<string[]>("--node-selector") { Description = "Run only on nodes with this label KEY=VALUE (pool=NAME for a pool); repeat for more", HelpName = "KEY=VALUE" };
         var program = new Argument<string[]>("command") { Description = "The program and its arguments, after --", Arity = ArgumentArity.OneOrMore };
 
         var command = new Command("submit", "Submit a job: stratum jobs submit [options] -- COMMAND ARGS...")
         {
-            project, gpus, gpuType, cpus, memory, replicas, priority, preemptible, maxRuntime, maxAttempts, name, env, workdir, idempotencyKey, program,
+            project, gpus, gpuType, cpus, memory, replicas, priority, preemptible, maxRuntime, maxAttempts, name, env, workdir, idempotencyKey, nodeSelector, program,
         };
 
         return command.WithAction(environment, async run =>
@@ -89,6 +93,7 @@ public static class JobsCommand
                 Preemptible = run.Get(preemptible) ? true : null,
                 MaxRuntime = run.Get(maxRuntime),
                 Retry = run.Get(maxAttempts) is { } attempts ? new RetryDto { MaxAttempts = attempts } : null,
+                NodeSelector = run.Get(nodeSelector) is { Length: > 0 } labels ? ParsePairs(labels, "--node-selector", "rack=r1") : null,
             };
 
             var job = await run.Client.SubmitJobAsync(request, run.Get(idempotencyKey), run.CancellationToken);
@@ -218,6 +223,7 @@ public static class JobsCommand
                 ("resources", Format.Cell(Format.Resources(job.Resources)) + (job.Replicas > 1 ? $" per replica, {job.Replicas} replicas" : string.Empty)),
                 ("priority", job.Priority.ToString(System.Globalization.CultureInfo.InvariantCulture) + (job.Preemptible ? ", preemptible" : string.Empty)),
                 ("max runtime", Format.Cell(job.MaxRuntime)),
+                ("node selector", job.NodeSelector.Count == 0 ? "-" : Format.Cell(string.Join(", ", job.NodeSelector.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}")))),
                 ("max attempts", job.MaxAttempts.ToString(System.Globalization.CultureInfo.InvariantCulture)),
                 ("submitted", $"{Format.Time(job.SubmittedAt)} ({Format.Ago(job.SubmittedAt, now)})"),
                 ("started", Format.Time(job.StartedAt)),
@@ -323,6 +329,7 @@ public static class JobsCommand
 
             if (why.QueuePosition > 0)
             {
+                run.Terminal.Result($"estimated start: {Markup.Escape(EstimatedStart(why.EstimatedStart, environment.Time.GetUtcNow()))}");
                 run.Terminal.Result($"queue position {why.QueuePosition}" + (why.QueueAhead.Count == 0 ? " (next to start)" : $"; {why.QueueAhead.Count} ahead:"));
                 if (why.QueueAhead.Count > 0)
                 {
@@ -348,6 +355,26 @@ public static class JobsCommand
 
             return ExitCodes.Ok;
         });
+    }
+
+    /// <summary>"14:20 UTC (in 35 min)", with the date when it is not today (UTC); "unknown" when the scheduler knows no end of what is in the way.</summary>
+    public static string EstimatedStart(DateTimeOffset? at, DateTimeOffset now)
+    {
+        if (at is not { } start)
+        {
+            return "unknown";
+        }
+
+        var utc = start.ToUniversalTime();
+        var clock = utc.Date == now.ToUniversalTime().Date
+            ? utc.ToString("HH:mm", System.Globalization.CultureInfo.InvariantCulture)
+            : utc.ToString("yyyy-MM-dd HH:mm", System.Globalization.CultureInfo.InvariantCulture);
+        var wait = start - now;
+        var minutes = (long)Math.Ceiling(wait.TotalMinutes);
+        var relative = wait <= TimeSpan.Zero
+            ? "now"
+            : minutes < 120 ? $"in {minutes} min" : $"in {minutes / 60} h {minutes % 60} min";
+        return $"{clock} UTC ({relative})";
     }
 
     private static Command Wait(CliEnvironment environment)

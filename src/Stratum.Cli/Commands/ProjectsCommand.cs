@@ -100,12 +100,13 @@ public static class ProjectsCommand
 
     private static Table Table(IEnumerable<ProjectDto> projects)
     {
-        var table = Format.Table("NAME", "QUOTA", "USED", "RUNNING", "QUEUED", "DESCRIPTION");
+        var table = Format.Table("NAME", "QUOTA", "COHORT", "USED", "RUNNING", "QUEUED", "DESCRIPTION");
         foreach (var project in projects)
         {
             table.AddRow(
                 Format.Cell(project.Name),
                 Markup.Escape(Format.Quota(project.Quota)),
+                Markup.Escape(Cohort(project.Quota)),
                 project.Used is null ? "-" : Markup.Escape(Format.Resources(project.Used)),
                 project.RunningJobs?.ToString(CultureInfo.InvariantCulture) ?? "-",
                 project.QueuedJobs?.ToString(CultureInfo.InvariantCulture) ?? "-",
@@ -113,5 +114,18 @@ public static class ProjectsCommand
         }
 
         return table;
+    }
+
+    /// <summary>"research (borrow up to gpus 8; lend gpus 4)", "-" without a cohort; no limit reads as unlimited borrowing and lending all.</summary>
+    public static string Cohort(QuotaDto? quota)
+    {
+        if (quota?.Cohort is not { } cohort)
+        {
+            return "-";
+        }
+
+        var borrow = quota.BorrowingLimit is { } borrowing ? $"borrow up to {Format.Quota(borrowing)}" : "borrow any idle";
+        var lend = quota.LendingLimit is { } lending ? $"lend {Format.Quota(lending)}" : "lend all unused";
+        return $"{cohort} ({borrow}; {lend})";
     }
 }

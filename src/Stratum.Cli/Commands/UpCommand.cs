@@ -19,6 +19,7 @@ public static class UpCommand
         var command = new Command("up", "Run Stratum on this machine until Ctrl-C (data in ./.stratum unless --data)") { demo, port };
         return command.WithAction(environment, run =>
         {
+            var withDemo = run.Get(demo);
             var options = new ServerOptions
             {
                 DataDirectory = Path.GetFullPath(StratumClient.ResolveDataDirectory(run.DataOption, environment.Variables)),
@@ -28,8 +29,13 @@ public static class UpCommand
                 // The terminal is for the banner and the demo; the server's routine log lines would drown them.
                 MinimumLogLevel = LogLevel.Warning,
             };
+            if (withDemo)
+            {
+                // The demo's eval preempts train after a 7 s head start (DemoRunner.TrainHeadStart); the
+                // default 5 min cooldown, right for real training, would keep eval waiting for minutes.
+                options.PreemptionCooldown = TimeSpan.FromSeconds(5);
+            }
 
-            var withDemo = run.Get(demo);
             Func<StratumServer, CancellationToken, Task>? whileServing = withDemo
                 ? (server, token) => new DemoRunner(server, run.Terminal, environment.Time).RunAsync(token)
                 : null;

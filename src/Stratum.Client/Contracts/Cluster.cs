@@ -82,6 +82,15 @@ public sealed record QuotaDto
     public int? Gpus { get; init; }
 
     public IReadOnlyDictionary<string, int>? Accelerators { get; init; }
+
+    /// <summary>The cohort this project shares idle quota with; null: none (the limits are hard).</summary>
+    public string? Cohort { get; init; }
+
+    /// <summary>How far above its quota the project may borrow from its cohort (cpu, memory, gpus count); null: unlimited.</summary>
+    public QuotaDto? BorrowingLimit { get; init; }
+
+    /// <summary>How much of its unused quota the project lends to its cohort (cpu, memory, gpus count); null: all of it.</summary>
+    public QuotaDto? LendingLimit { get; init; }
 }
 
 public sealed record ProjectDto

@@ -48,6 +48,9 @@ public sealed record SubmitJobRequest
     public string? MaxRuntime { get; init; }
 
     public RetryDto? Retry { get; init; }
+
+    /// <summary>Node labels every replica's node must carry (<c>pool</c> also matches the node's pool).</summary>
+    public IReadOnlyDictionary<string, string>? NodeSelector { get; init; }
 }
 
 public sealed record PlacementDto(int Rank, string Node, IReadOnlyList<int> Accelerators);
@@ -99,6 +102,9 @@ public sealed record JobDto
     public string? Stopping { get; init; }
 
     public IReadOnlyList<AttemptDto> Attempts { get; init; } = [];
+
+    /// <summary>Node labels every replica's node must carry; empty for none.</summary>
+    public IReadOnlyDictionary<string, string> NodeSelector { get; init; } = new Dictionary<string, string>();
 }
 
 /// <summary>A page of a listing; pass <see cref="NextCursor"/> as <c>cursor</c> for the next one.</summary>
@@ -124,4 +130,7 @@ public sealed record JobWhyDto
     public IReadOnlyList<QueuedJobDto> QueueAhead { get; init; } = [];
 
     public DateTimeOffset? LastScheduledAt { get; init; }
+
+    /// <summary>When the last pass expects the job to start, from the running jobs' known ends; null when unknown (or not queued).</summary>
+    public DateTimeOffset? EstimatedStart { get; init; }
 }

@@ -156,6 +156,12 @@ public sealed class ResourceVector : IEquatable<ResourceVector>
 
     public override bool Equals(object? obj) => Equals(obj as ResourceVector);
 
+    // Value equality for == too: comparing two vectors by reference (a node's capacity read back from
+    // the store against the one just discovered) was always a bug.
+    public static bool operator ==(ResourceVector? left, ResourceVector? right) => left is null ? right is null : left.Equals(right);
+
+    public static bool operator !=(ResourceVector? left, ResourceVector? right) => !(left == right);
+
     public override int GetHashCode()
     {
         var hash = new HashCode();

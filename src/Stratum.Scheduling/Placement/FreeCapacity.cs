@@ -35,20 +35,7 @@ internal sealed class FreeCapacity
     /// </summary>
     public static FreeCapacity Build(IEnumerable<Node> nodes, IEnumerable<Job> running)
     {
-        var distinct = new Dictionary<string, Node>(StringComparer.Ordinal);
-        foreach (var node in nodes)
-        {
-            distinct.TryAdd(node.Name, node);
-        }
-
-        var sorted = distinct.Values.OrderBy(n => n.Name, StringComparer.Ordinal).Select(NodeFree.Empty).ToArray();
-        var indexByName = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (var i = 0; i < sorted.Length; i++)
-        {
-            indexByName[sorted[i].Name] = i;
-        }
-
-        var free = new FreeCapacity(sorted, Enumerable.Repeat(true, sorted.Length).ToArray(), indexByName);
+        var free = Empty(nodes);
         foreach (var job in running)
         {
             free.Hold(job);
@@ -56,6 +43,28 @@ internal sealed class FreeCapacity
 
         return free;
     }
+
+    /// <summary>
+    /// Every node with nothing running. The node order and empty nodes of the last list seen are
+    /// reused when the same node objects come again (a replay hands in the same nodes on every pass):
+    /// the result shares the empty nodes, and copies one only when it first changes it.
+    /// </summary>
+    public static FreeCapacity Empty(IEnumerable<Node> nodes)
+    {
+        var list = nodes as IReadOnlyList<Node> ?? nodes.ToList();
+        var layout = _lastLayout;
+        if (layout is null || !layout.IsFor(list))
+        {
+            layout = Layout.Of(list);
+            _lastLayout = layout;
+        }
+
+        return new FreeCapacity((NodeFree[])layout.Empty.Clone(), new bool[layout.Empty.Length], layout.IndexByName);
+    }
+
+    // One per thread: passes on different threads (tests run in parallel) must not race on it.
+    [ThreadStatic]
+    private static Layout? _lastLayout;
 
     public NodeFree? Find(string name) => _indexByName.TryGetValue(name, out var index) ? _nodes[index] : null;
 
@@ -67,7 +76,7 @@ internal sealed class FreeCapacity
     }
 
     /// <summary>Hands out one replica's resources on node number <paramref name="index"/> of <see cref="Nodes"/>.</summary>
-    public IReadOnlyList<int> Take(int index, ReplicaRequest replica) => Own(index).Take(replica.Resources);
+    public IReadOnlyList<int> Take(int index, ReplicaRequest replica) => Own(index).Take(replica);
 
     /// <summary>Marks the resources of a running job's current placement as used.</summary>
     public void Hold(Job job)
@@ -116,5 +125,50 @@ internal sealed class FreeCapacity
         }
 
         return _nodes[index];
+    }
+
+    /// <summary>The nodes of one snapshot, distinct by name and in ordinal name order, each empty.</summary>
+    private sealed class Layout(Node[] input, NodeFree[] empty, Dictionary<string, int> indexByName)
+    {
+        public NodeFree[] Empty { get; } = empty;
+
+        public Dictionary<string, int> IndexByName { get; } = indexByName;
+
+        public static Layout Of(IReadOnlyList<Node> nodes)
+        {
+            var distinct = new Dictionary<string, Node>(StringComparer.Ordinal);
+            foreach (var node in nodes)
+            {
+                distinct.TryAdd(node.Name, node);
+            }
+
+            var sorted = distinct.Values.OrderBy(n => n.Name, StringComparer.Ordinal).Select(NodeFree.Empty).ToArray();
+            var indexByName = new Dictionary<string, int>(StringComparer.Ordinal);
+            for (var i = 0; i < sorted.Length; i++)
+            {
+                indexByName[sorted[i].Name] = i;
+            }
+
+            return new Layout([.. nodes], sorted, indexByName);
+        }
+
+        // Node records never change, so the same node objects in the same order mean the same layout.
+        public bool IsFor(IReadOnlyList<Node> nodes)
+        {
+            if (nodes.Count != input.Length)
+            {
+                return false;
+            }
+
+            for (var i = 0; i < input.Length; i++)
+            {
+                if (!ReferenceEquals(nodes[i], input[i]))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
     }
 }

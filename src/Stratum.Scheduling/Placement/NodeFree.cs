@@ -1,3 +1,5 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
 using Stratum.Core.Cluster;
 using Stratum.Core.Resources;
 
@@ -8,25 +10,38 @@ namespace Stratum.Scheduling.Placement;
 /// and the free device indices. Mutable on purpose: a pass takes and gives back on a working copy.
 /// Change it only through <see cref="FreeCapacity"/>, whose copies share unchanged nodes.
 /// </summary>
+/// <remarks>
+/// Flat arrays, not dictionaries and sorted sets: a replay copies and changes nodes hundreds of
+/// thousands of times, and the collections' allocations and lookups were most of a replay's cost.
+/// What never changes for a node (its types and device indices) is worked out once per <see cref="Node"/>
+/// object and shared by every copy.
+/// </remarks>
 internal sealed class NodeFree
 {
-    // Shared between clones: which accelerator type each device index is. Never changes in a pass.
-    private readonly IReadOnlyDictionary<int, string> _typeOfIndex;
+    // The empty form of each node object seen; a Node record is immutable, so its shape never goes stale.
+    private static readonly ConditionalWeakTable<Node, NodeFree> Empties = [];
 
-    // How many accelerators of each type may still be handed out. Allocatable can hold back devices
-    // (reserved for the system), so the count can be below the number of free indices.
-    private readonly Dictionary<string, int> _budget;
-    private readonly Dictionary<string, SortedSet<int>> _freeIndices;
+    private readonly Shape _shape;
 
-    private NodeFree(Node node, long cpuMillis, long memoryBytes, IReadOnlyDictionary<int, string> typeOfIndex,
-        Dictionary<string, int> budget, Dictionary<string, SortedSet<int>> freeIndices)
+    // Per type slot: how many may still be handed out. Allocatable can hold back devices (reserved for
+    // the system), so the count can be below the number of free indices.
+    private readonly int[] _budget;
+
+    // Per type slot: how many device indices are free (set bits of its mask words).
+    private readonly int[] _freeCount;
+
+    // Free device bits, type after type (_shape.MaskStart[slot] words each); bit p of a type is its p-th lowest index.
+    private readonly ulong[] _mask;
+
+    private NodeFree(Node node, Shape shape, long cpuMillis, long memoryBytes, int[] budget, int[] freeCount, ulong[] mask)
     {
         Node = node;
+        _shape = shape;
         CpuMillis = cpuMillis;
         MemoryBytes = memoryBytes;
-        _typeOfIndex = typeOfIndex;
         _budget = budget;
-        _freeIndices = freeIndices;
+        _freeCount = freeCount;
+        _mask = mask;
     }
 
     public Node Node { get; }
@@ -38,12 +53,14 @@ internal sealed class NodeFree
     public long MemoryBytes { get; private set; }
 
     /// <summary>Accelerator types this node has devices of, in ordinal order.</summary>
-    public IEnumerable<string> AcceleratorTypes => _freeIndices.Keys.Order(StringComparer.Ordinal);
+    public IEnumerable<string> AcceleratorTypes => _shape.Types;
 
-    public bool HasAccelerators => _freeIndices.Count > 0;
+    public bool HasAccelerators => _shape.Types.Length > 0;
 
     /// <summary>The node's allocatable resources with nothing running.</summary>
-    public static NodeFree Empty(Node node)
+    public static NodeFree Empty(Node node) => Empties.GetValue(node, Build).Clone();
+
+    private static NodeFree Build(Node node)
     {
         var typeOfIndex = new Dictionary<int, string>();
         if (node.Accelerators.Count > 0)
@@ -69,55 +86,71 @@ internal sealed class NodeFree
             }
         }
 
-        var freeIndices = new Dictionary<string, SortedSet<int>>(StringComparer.Ordinal);
-        foreach (var (index, type) in typeOfIndex)
+        var types = typeOfIndex.Values.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+        var indices = types.Select(t => typeOfIndex.Where(kv => kv.Value == t).Select(kv => kv.Key).Order().ToArray()).ToArray();
+        var shape = new Shape(types, indices);
+        var mask = new ulong[shape.Words];
+        var freeCount = new int[types.Length];
+        var budget = new int[types.Length];
+        for (var slot = 0; slot < types.Length; slot++)
         {
-            if (!freeIndices.TryGetValue(type, out var set))
+            for (var p = 0; p < indices[slot].Length; p++)
             {
-                set = [];
-                freeIndices[type] = set;
+                mask[shape.MaskStart[slot] + (p >> 6)] |= 1UL << (p & 63);
             }
 
-            set.Add(index);
+            freeCount[slot] = indices[slot].Length;
+            budget[slot] = node.Allocatable.AcceleratorsOf(types[slot]);
         }
 
-        var budget = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var type in freeIndices.Keys)
-        {
-            budget[type] = node.Allocatable.AcceleratorsOf(type);
-        }
-
-        return new NodeFree(node, node.Allocatable.CpuMillis, node.Allocatable.MemoryBytes, typeOfIndex, budget, freeIndices);
+        return new NodeFree(node, shape, node.Allocatable.CpuMillis, node.Allocatable.MemoryBytes, budget, freeCount, mask);
     }
 
     public NodeFree Clone() =>
-        new(Node, CpuMillis, MemoryBytes, _typeOfIndex,
-            new Dictionary<string, int>(_budget, StringComparer.Ordinal),
-            _freeIndices.ToDictionary(kv => kv.Key, kv => new SortedSet<int>(kv.Value), StringComparer.Ordinal));
+        new(Node, _shape, CpuMillis, MemoryBytes, (int[])_budget.Clone(), (int[])_freeCount.Clone(), (ulong[])_mask.Clone());
 
-    public bool HasAcceleratorType(string type) => _freeIndices.ContainsKey(type);
+    public bool HasAcceleratorType(string type) => _shape.SlotOf(type) >= 0;
 
     /// <summary>Accelerators of <paramref name="type"/> that one replica could be given now.</summary>
-    public int FreeAccelerators(string type) =>
-        _freeIndices.TryGetValue(type, out var set) ? Math.Max(0, Math.Min(_budget[type], set.Count)) : 0;
+    public int FreeAccelerators(string type)
+    {
+        var slot = _shape.SlotOf(type);
+        return slot < 0 ? 0 : Math.Max(0, Math.Min(_budget[slot], _freeCount[slot]));
+    }
 
     /// <summary>Hands out one replica's resources, assuming it fits; returns the device indices given, lowest first.</summary>
-    public IReadOnlyList<int> Take(ResourceVector replica)
+    public IReadOnlyList<int> Take(ResourceVector replica) => Take(ReplicaRequest.For(replica));
+
+    /// <inheritdoc cref="Take(ResourceVector)"/>
+    public IReadOnlyList<int> Take(ReplicaRequest replica)
     {
         CpuMillis -= replica.CpuMillis;
         MemoryBytes -= replica.MemoryBytes;
         var indices = new List<int>();
-        foreach (var (type, count) in replica.Accelerators)
+        for (var t = 0; t < replica.Types.Count; t++)
         {
-            var set = _freeIndices[type];
-            var taken = set.Take(count).ToList();
-            foreach (var index in taken)
+            var slot = _shape.SlotOf(replica.Types[t]);
+            if (slot < 0)
             {
-                set.Remove(index);
+                throw new KeyNotFoundException($"node {Name} has no {replica.Types[t]}");
             }
 
-            _budget[type] -= count;
-            indices.AddRange(taken);
+            var count = replica.Counts[t];
+            var taken = 0;
+            var start = _shape.MaskStart[slot];
+            for (var w = 0; w < _shape.WordsOf(slot) && taken < count; w++)
+            {
+                while (_mask[start + w] != 0 && taken < count)
+                {
+                    var bit = BitOperations.TrailingZeroCount(_mask[start + w]);
+                    _mask[start + w] &= ~(1UL << bit);
+                    indices.Add(_shape.Indices[slot][(w << 6) + bit]);
+                    taken++;
+                }
+            }
+
+            _freeCount[slot] -= taken;
+            _budget[slot] -= count;
         }
 
         indices.Sort();
@@ -125,45 +158,41 @@ internal sealed class NodeFree
     }
 
     /// <summary>Marks resources as used by a replica that is already placed (a running job).</summary>
-    public void Hold(ResourceVector replica, IReadOnlyList<int> indices)
+    public void Hold(ResourceVector replica, IReadOnlyList<int> indices) => Change(ReplicaRequest.For(replica), indices, -1);
+
+    /// <summary>Gives back what <see cref="Take(ResourceVector)"/> or <see cref="Hold"/> took.</summary>
+    public void Release(ResourceVector replica, IReadOnlyList<int> indices) => Change(ReplicaRequest.For(replica), indices, +1);
+
+    private void Change(ReplicaRequest replica, IReadOnlyList<int> indices, int sign)
     {
-        CpuMillis -= replica.CpuMillis;
-        MemoryBytes -= replica.MemoryBytes;
-        foreach (var (type, count) in replica.Accelerators)
+        CpuMillis += sign * replica.CpuMillis;
+        MemoryBytes += sign * replica.MemoryBytes;
+        for (var t = 0; t < replica.Types.Count; t++)
         {
-            if (_budget.ContainsKey(type))
+            var slot = _shape.SlotOf(replica.Types[t]);
+            if (slot >= 0)
             {
-                _budget[type] -= count;
+                _budget[slot] += sign * replica.Counts[t];
             }
         }
 
-        foreach (var index in indices)
+        for (var i = 0; i < indices.Count; i++)
         {
-            if (_typeOfIndex.TryGetValue(index, out var type))
+            if (_shape.Locate(indices[i], out var slot, out var position))
             {
-                _freeIndices[type].Remove(index);
-            }
-        }
-    }
-
-    /// <summary>Gives back what <see cref="Take"/> or <see cref="Hold"/> took.</summary>
-    public void Release(ResourceVector replica, IReadOnlyList<int> indices)
-    {
-        CpuMillis += replica.CpuMillis;
-        MemoryBytes += replica.MemoryBytes;
-        foreach (var (type, count) in replica.Accelerators)
-        {
-            if (_budget.ContainsKey(type))
-            {
-                _budget[type] += count;
-            }
-        }
-
-        foreach (var index in indices)
-        {
-            if (_typeOfIndex.TryGetValue(index, out var type))
-            {
-                _freeIndices[type].Add(index);
+                var word = _shape.MaskStart[slot] + (position >> 6);
+                var bit = 1UL << (position & 63);
+                var isFree = (_mask[word] & bit) != 0;
+                if (sign > 0 && !isFree)
+                {
+                    _mask[word] |= bit;
+                    _freeCount[slot]++;
+                }
+                else if (sign < 0 && isFree)
+                {
+                    _mask[word] &= ~bit;
+                    _freeCount[slot]--;
+                }
             }
         }
     }
@@ -176,10 +205,108 @@ internal sealed class NodeFree
     {
         CpuMillis = Math.Min(CpuMillis, other.CpuMillis);
         MemoryBytes = Math.Min(MemoryBytes, other.MemoryBytes);
-        foreach (var (type, set) in _freeIndices)
+        for (var slot = 0; slot < _budget.Length; slot++)
         {
-            _budget[type] = Math.Min(_budget[type], other._budget[type]);
-            set.IntersectWith(other._freeIndices[type]);
+            _budget[slot] = Math.Min(_budget[slot], other._budget[slot]);
+            var count = 0;
+            for (var w = _shape.MaskStart[slot]; w < _shape.MaskStart[slot] + _shape.WordsOf(slot); w++)
+            {
+                _mask[w] &= other._mask[w];
+                count += BitOperations.PopCount(_mask[w]);
+            }
+
+            _freeCount[slot] = count;
+        }
+    }
+
+    /// <summary>What never changes for one node: its accelerator types (ordinal order) and each type's device indices (ascending).</summary>
+    private sealed class Shape
+    {
+        // Device index to (slot << 32 | position); an array when indices are small, as they are on real nodes.
+        private readonly long[]? _byIndex;
+        private readonly Dictionary<int, long>? _byIndexMap;
+
+        public Shape(string[] types, int[][] indices)
+        {
+            Types = types;
+            Indices = indices;
+            MaskStart = new int[types.Length + 1];
+            for (var slot = 0; slot < types.Length; slot++)
+            {
+                MaskStart[slot + 1] = MaskStart[slot] + ((indices[slot].Length + 63) >> 6);
+            }
+
+            var max = indices.SelectMany(i => i).DefaultIfEmpty(-1).Max();
+            var min = indices.SelectMany(i => i).DefaultIfEmpty(0).Min();
+            if (min >= 0 && max < 4096)
+            {
+                _byIndex = new long[max + 1];
+                Array.Fill(_byIndex, -1);
+            }
+            else
+            {
+                _byIndexMap = [];
+            }
+
+            for (var slot = 0; slot < types.Length; slot++)
+            {
+                for (var p = 0; p < indices[slot].Length; p++)
+                {
+                    var packed = ((long)slot << 32) | (uint)p;
+                    if (_byIndex is not null)
+                    {
+                        _byIndex[indices[slot][p]] = packed;
+                    }
+                    else
+                    {
+                        _byIndexMap![indices[slot][p]] = packed;
+                    }
+                }
+            }
+        }
+
+        public string[] Types { get; }
+
+        public int[][] Indices { get; }
+
+        /// <summary>First mask word of each type slot; the last entry is the number of words.</summary>
+        public int[] MaskStart { get; }
+
+        public int Words => MaskStart[^1];
+
+        public int WordsOf(int slot) => MaskStart[slot + 1] - MaskStart[slot];
+
+        public int SlotOf(string type)
+        {
+            for (var slot = 0; slot < Types.Length; slot++)
+            {
+                if (string.Equals(Types[slot], type, StringComparison.Ordinal))
+                {
+                    return slot;
+                }
+            }
+
+            return -1;
+        }
+
+        public bool Locate(int index, out int slot, out int position)
+        {
+            long packed = -1;
+            if (_byIndex is not null)
+            {
+                if (index >= 0 && index < _byIndex.Length)
+                {
+                    packed = _byIndex[index];
+                }
+            }
+            else if (_byIndexMap!.TryGetValue(index, out var found))
+            {
+                packed = found;
+            }
+
+            slot = (int)(packed >> 32);
+            position = (int)(packed & 0xFFFFFFFF);
+            return packed >= 0;
         }
     }
 }

@@ -68,7 +68,7 @@ internal sealed class Placer(IReadOnlyList<INodeCheck> checks, IReadOnlyList<INo
     /// </summary>
     public GangResult PlaceGang(FreeCapacity free, JobSpec spec)
     {
-        var replica = new ReplicaRequest(spec.Resources);
+        var replica = ReplicaRequest.For(spec.Resources);
         var placement = new List<ReplicaPlacement>(spec.Replicas);
         for (var rank = 0; rank < spec.Replicas; rank++)
         {

@@ -9,6 +9,10 @@ namespace Stratum.Scheduling.Placement;
 /// </summary>
 internal sealed class ReplicaRequest
 {
+    // Keyed by reference: a resource vector never changes, and a running job's is looked at on every
+    // pass (holding and releasing it), where walking the sorted tree again was a large share of a replay.
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ResourceVector, ReplicaRequest> Cache = [];
+
     public ReplicaRequest(ResourceVector resources)
     {
         Resources = resources;
@@ -22,6 +26,9 @@ internal sealed class ReplicaRequest
         MissingTypeKeys = [.. Types.Select(AcceleratorTypeCheck.KeyFor)];
         InsufficientTypeKeys = [.. Types.Select(AcceleratorCountCheck.KeyFor)];
     }
+
+    /// <summary>The flat form of <paramref name="resources"/>, made once per vector and then shared.</summary>
+    public static ReplicaRequest For(ResourceVector resources) => Cache.GetValue(resources, r => new ReplicaRequest(r));
 
     public ResourceVector Resources { get; }
 

@@ -209,6 +209,7 @@ public static class JobsApi
                 ? view.Ahead(id).Select(q => new QueuedJobDto(q.Id, q.Name, q.Project, q.Priority, q.State)).ToList()
                 : [],
             LastScheduledAt = view.LastPassAt,
+            EstimatedStart = job.State.IsQueued() ? pending?.EstimatedStart : null,
         });
     }
 

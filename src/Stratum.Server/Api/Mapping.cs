@@ -50,6 +50,7 @@ public static class Mapping
                 a.EndedAt,
                 a.ExitCode,
                 a.Outcome)).ToList(),
+            NodeSelector = job.Spec.NodeSelector,
         };
     }
 
@@ -126,6 +127,7 @@ public static class Mapping
                 MaxAttempts = request.Retry?.MaxAttempts ?? 1,
                 RetryWhenLost = request.Retry?.RetryWhenLost ?? true,
             },
+            NodeSelector = request.NodeSelector ?? new Dictionary<string, string>(),
         };
         errors.AddRange(spec.Validate());
         return (errors.Count == 0 ? spec : null, errors);
@@ -170,6 +172,9 @@ public static class Mapping
         Memory = quota.MemoryBytes is { } memory ? Quantity.FormatMemory(memory) : null,
         Gpus = quota.Accelerators,
         Accelerators = quota.AcceleratorsByType.Count > 0 ? quota.AcceleratorsByType : null,
+        Cohort = quota.Cohort,
+        BorrowingLimit = quota.BorrowingLimit?.ToDto(),
+        LendingLimit = quota.LendingLimit?.ToDto(),
     };
 
     public static ProjectDto ToDto(this Project project, ResourceVector? used = null, int? running = null, int? queued = null) => new()
@@ -242,13 +247,39 @@ public static class Mapping
             }
         }
 
+        if (dto.Cohort is { } cohort && Names.Problem(cohort) is { } cohortProblem)
+        {
+            errors.Add(new($"{field}.cohort", cohortProblem));
+        }
+
+        var borrowing = dto.BorrowingLimit is { } borrowingDto ? LimitOf(borrowingDto, $"{field}.borrowingLimit", errors) : null;
+        var lending = dto.LendingLimit is { } lendingDto ? LimitOf(lendingDto, $"{field}.lendingLimit", errors) : null;
+        if ((borrowing is not null || lending is not null) && dto.Cohort is null)
+        {
+            errors.Add(new($"{field}.cohort", "borrowingLimit and lendingLimit need a cohort to borrow from or lend to"));
+        }
+
         return new Quota
         {
             CpuMillis = cpu,
             MemoryBytes = memory,
             Accelerators = dto.Gpus,
             AcceleratorsByType = dto.Accelerators ?? new Dictionary<string, int>(),
+            Cohort = dto.Cohort,
+            BorrowingLimit = borrowing,
+            LendingLimit = lending,
         };
+    }
+
+    // A borrowing or lending limit: only cpu, memory and gpus count, so anything else is a mistake worth naming.
+    private static Quota LimitOf(QuotaDto dto, string field, List<ValidationError> errors)
+    {
+        if (dto.Accelerators is { Count: > 0 } || dto.Cohort is not null || dto.BorrowingLimit is not null || dto.LendingLimit is not null)
+        {
+            errors.Add(new(field, "only cpu, memory and gpus may be limited here"));
+        }
+
+        return (dto with { Accelerators = null, Cohort = null, BorrowingLimit = null, LendingLimit = null }).ToQuota(field, errors);
     }
 
     public static ProjectRole? ParseRole(string text) => text.ToLowerInvariant() switch

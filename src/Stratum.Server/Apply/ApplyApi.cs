@@ -83,6 +83,23 @@ public sealed class InfraDocument
         public int? Gpus { get; set; }
 
         public Dictionary<string, int>? Accelerators { get; set; }
+
+        public string? Cohort { get; set; }
+
+        public QuotaEntry? BorrowingLimit { get; set; }
+
+        public QuotaEntry? LendingLimit { get; set; }
+
+        public QuotaDto ToDto() => new()
+        {
+            Cpu = Cpu,
+            Memory = Memory,
+            Gpus = Gpus,
+            Accelerators = Accelerators,
+            Cohort = Cohort,
+            BorrowingLimit = BorrowingLimit?.ToDto(),
+            LendingLimit = LendingLimit?.ToDto(),
+        };
     }
 
     public sealed class UserEntry
@@ -218,7 +235,7 @@ public static class ApplyApi
                 continue;
             }
 
-            var quotaDto = new QuotaDto { Cpu = entry.Quota?.Cpu, Memory = entry.Quota?.Memory, Gpus = entry.Quota?.Gpus, Accelerators = entry.Quota?.Accelerators };
+            var quotaDto = entry.Quota?.ToDto() ?? new QuotaDto();
             var quota = quotaDto.ToQuota($"projects[{i}].quota", errors);
             var existing = projects.FirstOrDefault(p => p.Name == name);
             var project = new Project { Name = name, Description = entry.Description, Quota = quota, CreatedAt = existing?.CreatedAt ?? now };

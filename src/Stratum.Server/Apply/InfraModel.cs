@@ -66,9 +66,9 @@ public static class InfraModel
         }
 
         var executor = dto.Executor ?? Pool.LocalExecutor;
-        if (executor != Pool.LocalExecutor)
+        if (Execution.ExecutorSpec.Parse(executor, out var executorProblem) is null)
         {
-            errors.Add(new($"{prefix}executor", $"'{executor}' is not an executor this server has; use '{Pool.LocalExecutor}'"));
+            errors.Add(new($"{prefix}executor", executorProblem!));
         }
 
         if (errors.Count > 0)

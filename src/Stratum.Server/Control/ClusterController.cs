@@ -39,6 +39,10 @@ public sealed partial class ClusterController(
     /// <summary>Attempts already sent SIGTERM by this process, so a stop in its grace period is not signalled every iteration.</summary>
     private readonly HashSet<(long JobId, int Attempt)> _terminated = [];
 
+    /// <summary>Run times and decayed usage for the planning policies; reloaded from the store when a term starts.</summary>
+    private readonly SchedulingHistory _history = new(options.FairShareHalfLife);
+
+    private bool _historyLoaded;
     private int _passes;
     private int _passesAsLeader;
     private long _term;
@@ -113,6 +117,16 @@ public sealed partial class ClusterController(
             // A new term: what an earlier term of this replica remembered may be stale.
             _terminated.Clear();
             Volatile.Write(ref _passesAsLeader, 0);
+            _historyLoaded = false;
+        }
+
+        if (!_historyLoaded)
+        {
+            // Another replica may have led meanwhile, so a new term reads the history again rather than
+            // trusting what this one remembered.
+            await _history.LoadAsync(store.Jobs, time.GetUtcNow(), cancellationToken);
+            _historyLoaded = true;
+            LogHistoryLoaded(_history.JobsLoaded, _history.HalfLife);
         }
 
         var active = await store.Jobs.ListActiveAsync(cancellationToken);
@@ -120,6 +134,7 @@ public sealed partial class ClusterController(
         // 1. Observe running jobs and move them on.
         var jobs = active.ToDictionary(j => j.Id);
         var lifecycleUpdates = new List<Job>();
+        var lifecycleBefore = new List<Job>();
         var signals = new List<(Job Job, JobAttempt Attempt, ReplicaSignal Signal)>();
         var relaunches = new List<Job>();
         var now = time.GetUtcNow();
@@ -136,6 +151,7 @@ public sealed partial class ClusterController(
             if (step.Updated is { } updated)
             {
                 lifecycleUpdates.Add(updated);
+                lifecycleBefore.Add(job);
                 jobs[job.Id] = updated with { Version = job.Version + 1 };
             }
 
@@ -157,8 +173,10 @@ public sealed partial class ClusterController(
             return true;
         }
 
-        foreach (var updated in lifecycleUpdates)
+        for (var i = 0; i < lifecycleUpdates.Count; i++)
         {
+            var updated = lifecycleUpdates[i];
+            _history.Observe(lifecycleBefore[i], updated);
             if (updated.State.IsTerminal())
             {
                 metrics.JobFinished(updated);
@@ -186,6 +204,8 @@ public sealed partial class ClusterController(
             Projects = await cache.ProjectsAsync(cancellationToken),
             Queued = jobs.Values.Where(j => j.State.IsQueued()).OrderBy(j => j.Id).ToList(),
             Running = jobs.Values.Where(j => j.State == JobState.Running).OrderBy(j => j.Id).ToList(),
+            RuntimeEstimates = _history.Estimates(now),
+            DecayedUsage = _history.DecayedUsage(now),
         };
         var decisions = policy.Schedule(snapshot);
         var queuedSummaries = snapshot.Queued.ToDictionary(j => j.Id, j => new QueuedJobSummary(j.Id, j.Spec.Name, j.Spec.Project, j.Spec.Priority, j.State.ToWire()));
@@ -341,6 +361,9 @@ public sealed partial class ClusterController(
             LogSignalFailed(e, job.Id, wanted);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Scheduling history loaded from {Jobs} jobs (fair-share half-life {HalfLife})")]
+    private partial void LogHistoryLoaded(int jobs, TimeSpan halfLife);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Controller iteration failed; retrying at the next interval")]
     private partial void LogIterationFailed(Exception exception);

@@ -35,6 +35,11 @@ public static class ConfigCheck
         findings.Add(CheckDataDirectory(Path.GetFullPath(options.DataDirectory)));
         findings.Add(CheckPort(options));
         findings.Add(await CheckDatabaseAsync(options, cancellationToken));
+        if (Execution.SlurmCheck.Applies(options))
+        {
+            findings.Add(Execution.SlurmCheck.Run(options));
+        }
+
         return findings;
     }
 

@@ -1,0 +1,154 @@
+using Stratum.Core.Cluster;
+using Stratum.Core.Jobs;
+using Stratum.Scheduling.Placement;
+
+namespace Stratum.Scheduling.Tests;
+
+/// <summary>
+/// The fast path a replay takes (free capacity kept in <see cref="RunningCapacity"/>, the queue promised
+/// in submit order, the policy instance and its sjf-oracle queue index reused across passes) decides
+/// exactly what the plain path decides (everything rebuilt from the snapshot by a fresh policy), pass
+/// after pass over a small random replay.
+/// </summary>
+public sealed class ReplaySpeedPathTests
+{
+    [Theory]
+    [InlineData("fifo", 1)]
+    [InlineData("fifo", 2)]
+    [InlineData("sjf-oracle", 1)]
+    [InlineData("sjf-oracle", 2)]
+    [InlineData("sjf-oracle", 3)]
+    [InlineData("las", 1)]
+    [InlineData("las", 2)]
+    [InlineData("las-fine-q5m", 3)]
+    public void Schedule_FastPathOverReplay_DecidesAsPlainPath(string policyName, int seed)
+    {
+        var random = new Random(seed);
+        var nodes = Enumerable.Range(1, 6).Select(i => Make.Node($"n{i}", cpus: 64, memoryGi: 512, gpus: i % 3 == 0 ? 8 : 4)).ToList();
+        var arrivals = Enumerable.Range(1, 160).Select(id =>
+        {
+            var gpus = random.Next(10) switch { 0 => 0, 1 => 8, 2 => 2, 3 => 3, 9 => 16, _ => 1 };
+            var replicas = gpus > 8 ? 2 : 1;
+            var perReplica = gpus > 8 ? 8 : gpus;
+            var job = Make.Job(id, gpus: perReplica, replicas: replicas, preemptible: true, submittedSecond: random.Next(4_000),
+                project: random.Next(2) == 0 ? "vision" : "speech");
+            return (Job: job, Duration: TimeSpan.FromSeconds(random.Next(30, 2_000)));
+        }).OrderBy(a => a.Job.SubmittedAt).ThenBy(a => a.Job.Id).ToList();
+        var durations = arrivals.ToDictionary(a => a.Job.Id, a => a.Duration);
+        var projects = new[] { Make.Project("vision"), Make.Project("speech") };
+        var fast = SchedulingPolicies.CreateForSimulation(policyName);
+        var capacity = new RunningCapacity(nodes);
+        var queued = new List<Job>();
+        var running = new Dictionary<long, (Job Job, DateTimeOffset EndsAt)>();
+        var remaining = new Dictionary<long, TimeSpan>(durations);
+        var now = arrivals[0].Job.SubmittedAt;
+        var next = 0;
+        var passes = 0;
+        var started = 0;
+        while (next < arrivals.Count || queued.Count > 0 || running.Count > 0)
+        {
+            foreach (var (id, (job, endsAt)) in running.Where(r => r.Value.EndsAt <= now).OrderBy(r => r.Key).ToList())
+            {
+                capacity.Remove(job);
+                running.Remove(id);
+            }
+
+            while (next < arrivals.Count && arrivals[next].Job.SubmittedAt <= now)
+            {
+                queued.Add(arrivals[next++].Job);
+            }
+
+            DateTimeOffset? wake = null;
+            if (queued.Count > 0)
+            {
+                var runningJobs = running.Values.Select(r => r.Job).OrderBy(j => j.Id).ToList();
+                var expected = SchedulingPolicies.CreateForSimulation(policyName).Schedule(new ClusterSnapshot
+                {
+                    Now = now, Nodes = nodes, Projects = projects, Queued = [.. queued], Running = runningJobs,
+                    KnownDurations = durations, ExplainPending = false,
+                });
+                var actual = fast.Schedule(new ClusterSnapshot
+                {
+                    Now = now, Nodes = nodes, Projects = projects, Queued = queued, Running = runningJobs,
+                    KnownDurations = durations, ExplainPending = false, QueuedInSubmitOrder = true, Capacity = capacity,
+                });
+                passes++;
+                Assert.Equal(Describe(expected), Describe(actual));
+                wake = actual.NextPassAt;
+                foreach (var preemption in actual.Preemptions)
+                {
+                    var (victim, _) = running[preemption.JobId];
+                    capacity.Remove(victim);
+                    running.Remove(victim.Id);
+                    var attempt = victim.CurrentAttempt!;
+                    remaining[victim.Id] -= now - attempt.StartedAt;
+                    var requeued = victim with { State = JobState.Preempted, Attempts = [.. victim.Attempts.SkipLast(1), attempt with { EndedAt = now }] };
+                    var at = queued.FindIndex(j => (j.SubmittedAt, j.Id).CompareTo((requeued.SubmittedAt, requeued.Id)) > 0);
+                    queued.Insert(at < 0 ? queued.Count : at, requeued);
+                }
+
+                foreach (var start in actual.Starts)
+                {
+                    var job = queued.Single(j => j.Id == start.JobId);
+                    queued.Remove(job);
+                    var runningJob = job with
+                    {
+                        State = JobState.Running,
+                        Attempts = [.. job.Attempts, new JobAttempt { Number = job.Attempts.Count + 1, Placement = start.Placement, StartedAt = now }],
+                    };
+                    capacity.Add(runningJob);
+                    running[job.Id] = (runningJob, now + remaining[job.Id]);
+                    started++;
+                }
+            }
+
+            var candidates = running.Values.Select(r => r.EndsAt)
+                .Concat(next < arrivals.Count ? [arrivals[next].Job.SubmittedAt] : [])
+                .Concat(wake is { } w && w > now ? [w] : []).ToList();
+            if (candidates.Count == 0)
+            {
+                break;
+            }
+
+            now = candidates.Min();
+        }
+
+        Assert.True(passes > 50, $"only {passes} passes");
+        Assert.True(started >= arrivals.Count, $"{started} starts for {arrivals.Count} jobs");
+    }
+
+    [Fact]
+    public void Schedule_CapacityMissingARunningJob_IsTrustedAsTheCallerPromised()
+    {
+        // The view is the caller's promise: a policy does not re-check it against Running. This pins
+        // that contract (a simulator that forgets to add a job gets it double-booked, and its own check fails).
+        var nodes = new List<Node> { Make.Node("n1", gpus: 4) };
+        var runningJob = Make.Running(1, [Make.On("n1", 0, 1, 2, 3)], gpus: 4);
+        var snapshot = Make.Snapshot(nodes, [Make.Job(2, gpus: 4)], [runningJob]) with { Nodes = nodes, Capacity = new RunningCapacity(nodes) };
+
+        var withStaleView = new FifoPolicy().Schedule(snapshot);
+        var plain = new FifoPolicy().Schedule(snapshot with { Capacity = null });
+
+        Assert.Single(withStaleView.Starts);
+        Assert.Empty(plain.Starts);
+    }
+
+    [Fact]
+    public void RunningCapacity_AddThenRemove_FreesAcceleratorsAgain()
+    {
+        var nodes = new List<Node> { Make.Node("n1", gpus: 4), Make.Node("n2", gpus: 8) };
+        var capacity = new RunningCapacity(nodes);
+        var job = Make.Running(1, [Make.On("n2", 0, 1, 2)], gpus: 3);
+
+        capacity.Add(job);
+        var held = capacity.FreeAccelerators;
+        capacity.Remove(job);
+
+        Assert.Equal(9, held);
+        Assert.Equal(12, capacity.FreeAccelerators);
+    }
+
+    private static string Describe(SchedulingDecisions decisions) =>
+        string.Join("; ", decisions.Starts.Select(s => $"start {s.JobId} on {string.Join(",", s.Placement.Select(p => $"{p.Node}[{string.Join(" ", p.AcceleratorIndices)}]"))}")
+            .Concat(decisions.Preemptions.Select(p => $"preempt {p.JobId} for {p.ForJobId}"))) + $" wake {decisions.NextPassAt}";
+}
