@@ -95,6 +95,18 @@ public sealed class ServerOptions
     /// <summary>The least severe log messages written to the console. Default Information; <c>stratum up</c> uses Warning.</summary>
     public LogLevel MinimumLogLevel { get; set; } = LogLevel.Information;
 
+    /// <summary>What <c>database</c> must look like, for the messages that refuse anything else.</summary>
+    public const string DatabaseFormat = "must start with postgres://, postgresql://, Host= or sqlite:///";
+
+    /// <summary>The database setting in effect: <see cref="Database"/>, else STRATUM_DATABASE; null or blank means SQLite in the data directory.</summary>
+    public string? EffectiveDatabase => Database ?? Environment.GetEnvironmentVariable("STRATUM_DATABASE");
+
+    /// <summary>The SQLite file <paramref name="database"/> names (DATA/stratum.db when it names nothing), or null when it names PostgreSQL or nothing known.</summary>
+    public static string? SqlitePath(string? database, string dataDirectory) =>
+        string.IsNullOrWhiteSpace(database) ? Path.Combine(Path.GetFullPath(dataDirectory), "stratum.db")
+        : DatabaseKind(database) == "sqlite" ? Path.GetFullPath(database["sqlite://".Length..])
+        : null;
+
     /// <summary>"postgres", "sqlite" or null when <paramref name="database"/> names neither.</summary>
     public static string? DatabaseKind(string database) =>
         database.StartsWith("postgres://", StringComparison.Ordinal) || database.StartsWith("postgresql://", StringComparison.Ordinal)
@@ -115,7 +127,7 @@ public sealed class ServerOptions
         {
             if (DatabaseKind(database) is null)
             {
-                problems.Add("database: must start with postgres://, postgresql://, Host= or sqlite:///");
+                problems.Add($"database: {DatabaseFormat}");
             }
             else if (DatabaseKind(database) == "postgres")
             {

@@ -105,24 +105,23 @@ public static class ConfigCheck
     private static async Task<ConfigCheckFinding> CheckDatabaseAsync(ServerOptions options, CancellationToken cancellationToken)
     {
         const string Check = "database";
-        var database = options.Database ?? Environment.GetEnvironmentVariable("STRATUM_DATABASE");
-        if (string.IsNullOrWhiteSpace(database))
+        var database = options.EffectiveDatabase;
+        if (ServerOptions.SqlitePath(database, options.DataDirectory) is { } path)
         {
-            return new(Check, ConfigCheckOutcome.Ok, $"SQLite at {Path.Combine(Path.GetFullPath(options.DataDirectory), "stratum.db")}");
+            return string.IsNullOrWhiteSpace(database) || Directory.Exists(Path.GetDirectoryName(path))
+                ? new(Check, ConfigCheckOutcome.Ok, $"SQLite at {path}")
+                : new(Check, ConfigCheckOutcome.Failed, $"SQLite at {path}: its directory does not exist");
         }
 
-        switch (ServerOptions.DatabaseKind(database))
+        // Not SQLite, so database names something.
+        var url = database!;
+        switch (ServerOptions.DatabaseKind(url))
         {
-            case "sqlite":
-                var path = Path.GetFullPath(database["sqlite://".Length..]);
-                return Directory.Exists(Path.GetDirectoryName(path))
-                    ? new(Check, ConfigCheckOutcome.Ok, $"SQLite at {path}")
-                    : new(Check, ConfigCheckOutcome.Failed, $"SQLite at {path}: its directory does not exist");
             case "postgres":
                 string where;
                 try
                 {
-                    where = PostgresConnectionString.Where(database);
+                    where = PostgresConnectionString.Where(url);
                 }
                 catch (ArgumentException e)
                 {
@@ -133,7 +132,7 @@ public static class ConfigCheck
                 {
                     using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                     deadline.CancelAfter(TimeSpan.FromSeconds(15));
-                    return new(Check, ConfigCheckOutcome.Ok, $"{where}: {await PostgresMetadataStore.DescribeAsync(database, deadline.Token)}");
+                    return new(Check, ConfigCheckOutcome.Ok, $"{where}: {await PostgresMetadataStore.DescribeAsync(url, deadline.Token)}");
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
                 {
@@ -144,7 +143,7 @@ public static class ConfigCheck
                 }
 
             default:
-                return new(Check, ConfigCheckOutcome.Failed, "must start with postgres://, postgresql://, Host= or sqlite:///");
+                return new(Check, ConfigCheckOutcome.Failed, ServerOptions.DatabaseFormat);
         }
     }
 }

@@ -17,20 +17,17 @@ internal static partial class StoreStartup
 
     public static async Task<IMetadataStore> OpenAsync(ServerOptions options, string dataDirectory, TimeProvider time, CancellationToken cancellationToken)
     {
-        var database = options.Database ?? Environment.GetEnvironmentVariable("STRATUM_DATABASE");
-        if (string.IsNullOrWhiteSpace(database))
+        var setting = options.EffectiveDatabase;
+        if (ServerOptions.SqlitePath(setting, dataDirectory) is { } sqlite)
         {
-            return await SqliteMetadataStore.OpenAsync(Path.Combine(dataDirectory, "stratum.db"), time, cancellationToken);
+            return await SqliteMetadataStore.OpenAsync(sqlite, time, cancellationToken);
         }
 
-        switch (ServerOptions.DatabaseKind(database))
+        // Not SQLite, so the setting names something.
+        var database = setting!;
+        if (ServerOptions.DatabaseKind(database) != "postgres")
         {
-            case "sqlite":
-                return await SqliteMetadataStore.OpenAsync(Path.GetFullPath(database["sqlite://".Length..]), time, cancellationToken);
-            case "postgres":
-                break;
-            default:
-                throw new InvalidOperationException("database: must start with postgres://, postgresql://, Host= or sqlite:///");
+            throw new InvalidOperationException($"database: {ServerOptions.DatabaseFormat}");
         }
 
         var where = PostgresConnectionString.Where(database);
