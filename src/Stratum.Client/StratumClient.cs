@@ -14,7 +14,7 @@ namespace Stratum.Client;
 /// reports become <see cref="StratumApiException"/>; a server that does not answer becomes
 /// <see cref="StratumUnreachableException"/>.
 /// </summary>
-public sealed class StratumClient : IDisposable
+public sealed partial class StratumClient : IDisposable
 {
     public const string AddressVariable = "STRATUM_ADDR";
     public const string TokenVariable = "STRATUM_TOKEN";

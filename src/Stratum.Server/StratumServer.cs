@@ -26,7 +26,7 @@ namespace Stratum.Server;
 /// <c>stratum server</c> host it; tests start it on port 0. This is the composition root: the only
 /// place that picks concrete backends and reads the real clock.
 /// </summary>
-public sealed class StratumServer : IAsyncDisposable
+public sealed partial class StratumServer : IAsyncDisposable
 {
     public const string Version = "0.1.0";
 
