@@ -10,19 +10,22 @@ using Stratum.Scheduling;
 // 8-GPU nodes, each policy against baselines measured in the same run: the same policy with an empty
 // queue (the fixed cost of reading the cluster), and the first-version 'priority' policy where it
 // finishes in reasonable time. Writes bench/results/scheduling-pass.json.
-// Usage: dotnet run -c Release --project bench/Stratum.Scheduling.Benchmarks -- [--repeats N] [--quick]
+// Usage: dotnet run -c Release --project bench/Stratum.Scheduling.Benchmarks -- [--repeats N] [--quick] [--nodes N] [--policies a,b]
+// (--nodes and --policies narrow the run for profiling; they do not write the results file.)
 var repeats = Option("--repeats", 7);
 var quick = args.Contains("--quick");
+var onlyNodes = Option("--nodes", 0);
+var onlyPolicies = Array.IndexOf(args, "--policies") is var p && p >= 0 && p + 1 < args.Length ? args[p + 1].Split(',') : null;
 var now = new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero);
 var cases = quick
     ? new (int Nodes, int Queued, int Running)[] { (1024, 10_000, 4000), (10_000, 100_000, 30_000) }
     : [(64, 1000, 200), (1024, 10_000, 4000), (10_000, 100_000, 30_000)];
 var rows = new List<object>();
-foreach (var (nodes, queued, running) in cases)
+foreach (var (nodes, queued, running) in cases.Where(c => onlyNodes == 0 || c.Nodes == onlyNodes))
 {
     var full = Synthetic.Snapshot(now, nodes, queued, running, seed: nodes);
     var empty = full with { Queued = [] };
-    foreach (var name in new[] { SchedulingPolicies.Default, PlanningPolicy.BackfillName, PlanningPolicy.FairShareName, PriorityPolicy.PolicyName })
+    foreach (var name in onlyPolicies ?? [SchedulingPolicies.Default, PlanningPolicy.BackfillName, PlanningPolicy.FairShareName, PriorityPolicy.PolicyName])
     {
         // The first-version policy scans every node for every queued job: minutes at 10,000 nodes.
         if (name == PriorityPolicy.PolicyName && nodes > 1024)
@@ -31,14 +34,14 @@ foreach (var (nodes, queued, running) in cases)
         }
 
         var policy = SchedulingPolicies.Create(name);
-        var times = Measure(policy, full, name == PriorityPolicy.PolicyName ? Math.Min(repeats, 3) : repeats);
+        var (times, cpuTimes) = MeasureBoth(policy, full, name == PriorityPolicy.PolicyName ? Math.Min(repeats, 3) : repeats);
         var baseline = Measure(policy, empty, repeats);
         var allocated = GC.GetTotalAllocatedBytes(precise: true);
         var decisions = policy.Schedule(full);
         allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated;
         var estimated = decisions.Pending.Count(p => p.EstimatedStart is not null);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{name,-10} {nodes,6} nodes {queued,7} queued {full.Running.Count,6} running: median {times:F2} ms (empty queue {baseline:F2} ms), {decisions.Starts.Count} starts, {decisions.Preemptions.Count} preemptions, {estimated} estimates, {allocated / 1048576.0:F0} MiB allocated"));
+            $"{name,-10} {nodes,6} nodes {queued,7} queued {full.Running.Count,6} running: median {times:F2} ms, cpu {cpuTimes:F2} ms (empty queue {baseline:F2} ms), {decisions.Starts.Count} starts, {decisions.Preemptions.Count} preemptions, {estimated} estimates, {allocated / 1048576.0:F0} MiB allocated"));
         rows.Add(new
         {
             policy = name,
@@ -47,6 +50,7 @@ foreach (var (nodes, queued, running) in cases)
             queued,
             running = full.Running.Count,
             medianPassMilliseconds = Math.Round(times, 2),
+            medianPassCpuMilliseconds = Math.Round(cpuTimes, 2),
             emptyQueueBaselineMilliseconds = Math.Round(baseline, 2),
             allocatedMegabytesPerPass = Math.Round(allocated / 1048576.0, 1),
             starts = decisions.Starts.Count,
@@ -58,6 +62,11 @@ foreach (var (nodes, queued, running) in cases)
 
 var peak = Process.GetCurrentProcess().PeakWorkingSet64;
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"peak working set {peak / 1048576.0:F0} MiB"));
+if (onlyNodes != 0 || onlyPolicies is not null)
+{
+    return 0;
+}
+
 var root = RepositoryRoot();
 var results = Path.Combine(root, "bench", "results");
 Directory.CreateDirectory(results);
@@ -78,17 +87,32 @@ int Option(string name, int fallback)
     return index >= 0 && index + 1 < args.Length ? int.Parse(args[index + 1], CultureInfo.InvariantCulture) : fallback;
 }
 
-static double Measure(ISchedulingPolicy policy, ClusterSnapshot snapshot, int repeats)
+static double Measure(ISchedulingPolicy policy, ClusterSnapshot snapshot, int repeats) => MeasureBoth(policy, snapshot, repeats).Wall;
+
+// Wall time per pass, and the process's CPU time per pass: on a shared machine the second is what the
+// pass itself cost (a loaded box stretches wall time, not CPU time), so both are reported.
+static (double Wall, double Cpu) MeasureBoth(ISchedulingPolicy policy, ClusterSnapshot snapshot, int repeats)
 {
     policy.Schedule(snapshot);
-    var samples = new List<double>();
+    var walls = new List<double>();
+    var cpus = new List<double>();
+    var process = Process.GetCurrentProcess();
     for (var i = 0; i < repeats; i++)
     {
+        process.Refresh();
+        var cpuBefore = process.TotalProcessorTime;
         var started = Stopwatch.GetTimestamp();
         policy.Schedule(snapshot);
-        samples.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        walls.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        process.Refresh();
+        cpus.Add((process.TotalProcessorTime - cpuBefore).TotalMilliseconds);
     }
 
+    return (Median(walls), Median(cpus));
+}
+
+static double Median(List<double> samples)
+{
     samples.Sort();
     return samples.Count % 2 == 1 ? samples[samples.Count / 2] : (samples[(samples.Count / 2) - 1] + samples[samples.Count / 2]) / 2;
 }

@@ -44,11 +44,11 @@ internal sealed class PlanPass
     private readonly Dictionary<string, HashSet<string>> _mates = new(StringComparer.Ordinal);
     private long _matesVersion = -1;
 
-    public PlanPass(ClusterSnapshot snapshot, PlanningOptions options)
+    public PlanPass(ClusterSnapshot snapshot, PlanningOptions options, CapacityIndex.LayoutCache layouts)
     {
         _snapshot = snapshot;
         _options = options;
-        _index = CapacityIndex.Build(snapshot.Nodes, snapshot.Running, _requests);
+        _index = CapacityIndex.Build(snapshot.Nodes, snapshot.Running, _requests, layouts);
         _quota = new QuotaLedger(snapshot);
     }
 
@@ -312,22 +312,18 @@ internal sealed class PlanPass
             key = (shape, job.Spec.Priority, "");
         }
 
-        var stopping = _stopping!.Where(j => !_promised.Contains(j.Id)).ToList();
+        // Lazily: the walk below stops at the first victim set that makes room, and building both lists
+        // in full for every new (shape, priority, project) was most of the preemption search.
+        var stopping = _stopping!.Where(j => !_promised.Contains(j.Id));
         var candidates = _victimOrder
-            .Where(j => !_promised.Contains(j.Id) && (mates.Contains(j.Spec.Project) || (j.Spec.Preemptible && j.Spec.Priority < job.Spec.Priority)))
-            .ToList();
-        if (stopping.Count == 0 && candidates.Count == 0)
-        {
-            _noPreemption.Add(key);
-            return null;
-        }
-
-        var future = _index.Clone();
+            .Where(j => !_promised.Contains(j.Id) && (mates.Contains(j.Spec.Project) || (j.Spec.Preemptible && j.Spec.Priority < job.Spec.Priority)));
+        CapacityIndex? future = null;
         var waitedFor = new List<Job>();
         var victims = new List<Job>();
         var fits = false;
         foreach (var (gone, isVictim) in stopping.Select(s => (s, false)).Concat(candidates.Select(c => (c, true))))
         {
+            future ??= _index.Clone();
             var goneReplica = CapacityIndex.Request(_requests, gone.Spec.Resources);
             future.Release(gone, goneReplica);
             (isVictim ? victims : waitedFor).Add(gone);
@@ -346,8 +342,8 @@ internal sealed class PlanPass
 
         // Promise the room: nobody else in this pass may take what the job's future placement uses.
         _preemptors++;
-        PlaceGang(future, job, replica, null, out _);
-        _index.RestrictTo(future);
+        PlaceGang(future!, job, replica, null, out _);
+        _index.RestrictTo(future!);
         foreach (var gone in waitedFor.Concat(victims))
         {
             _promised.Add(gone.Id);

@@ -10,6 +10,9 @@ public sealed class PlanningPolicy(string name, PlanningOptions options) : ISche
     public const string BackfillName = "backfill";
     public const string FairShareName = "fair-share";
 
+    // Node layouts carry over between passes (the same node objects come back while the inventory is unchanged).
+    private readonly Placement.CapacityIndex.LayoutCache _layouts = new();
+
     public string Name => name;
 
     public PlanningOptions Options => options;
@@ -29,6 +32,6 @@ public sealed class PlanningPolicy(string name, PlanningOptions options) : ISche
     public SchedulingDecisions Schedule(ClusterSnapshot snapshot)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
-        return new PlanPass(snapshot, options).Run();
+        return new PlanPass(snapshot, options, _layouts).Run();
     }
 }

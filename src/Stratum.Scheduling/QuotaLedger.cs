@@ -21,6 +21,9 @@ internal sealed class QuotaLedger
     private readonly Dictionary<string, long[]> _usage = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<Project>> _cohorts = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Project, string Type), int> _typeUsage = [];
+    private readonly Dictionary<string, Headroom> _rooms = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Project, long Cpu, long Memory, long Gpus), (string? Problem, bool WithinNominal)> _problems = [];
+    private long _problemsVersion = -1;
 
     public QuotaLedger(ClusterSnapshot snapshot)
     {
@@ -60,6 +63,57 @@ internal sealed class QuotaLedger
 
         var quota = project.Quota;
         var spec = job.Spec;
+        var request = Vector(spec);
+
+        // Fast path, asked for every queued job on every pass: the room each dimension has left, worked out
+        // once per project until usage changes. Only a job that does not fit is explained the slow way below.
+        if (quota.AcceleratorsByType.Count == 0)
+        {
+            var room = Room(project);
+            var fits = true;
+            for (var d = 0; d < Dimensions; d++)
+            {
+                if (request[d] > room.Nominal[d])
+                {
+                    withinNominal = false;
+                    fits &= request[d] <= room.Cohort[d];
+                }
+            }
+
+            if (fits)
+            {
+                return null;
+            }
+
+            // Jobs that do not fit repeat: in a full cluster most of the queue is the same few shapes of the
+            // same projects, and formatting the same sentence for each was a tenth of a pass.
+            if (_problemsVersion != Version)
+            {
+                _problems.Clear();
+                _problemsVersion = Version;
+            }
+
+            var key = (project.Name, request.Cpu, request.Memory, request.Gpus);
+            if (_problems.TryGetValue(key, out var known))
+            {
+                withinNominal = known.WithinNominal;
+                return known.Problem;
+            }
+
+            var problem = FullCheck(project, job, request, out withinNominal);
+            _problems[key] = (problem, withinNominal);
+            return problem;
+        }
+
+        return FullCheck(project, job, request, out withinNominal);
+    }
+
+    private string? FullCheck(Project project, Job job, Request3 request, out bool withinNominal)
+    {
+        withinNominal = true;
+        var quota = project.Quota;
+        var spec = job.Spec;
+
         var used = Usage(project.Name);
         List<string>? problems = null;
 
@@ -77,7 +131,6 @@ internal sealed class QuotaLedger
             }
         }
 
-        var request = Vector(spec);
         for (var d = 0; d < Dimensions; d++)
         {
             if (Limit(quota, d) is not { } nominal || used[d] + request[d] <= nominal)
@@ -108,6 +161,73 @@ internal sealed class QuotaLedger
 
         return problems is null ? null : PendingReasons.AtQuota(project.Name, problems);
     }
+
+    /// <summary>
+    /// The most a job may add in each dimension: within the nominal quota, and with borrowing from the cohort
+    /// (the borrowing limit and the pool's idle capacity, as <see cref="Problem"/> checks them). Cached per
+    /// project until <see cref="Version"/> changes.
+    /// </summary>
+    private Headroom Room(Project project)
+    {
+        if (_rooms.TryGetValue(project.Name, out var cached) && cached.Version == Version)
+        {
+            return cached;
+        }
+
+        var quota = project.Quota;
+        var used = Usage(project.Name);
+        var nominalRoom = new long[Dimensions];
+        var cohortRoom = new long[Dimensions];
+        for (var d = 0; d < Dimensions; d++)
+        {
+            if (Limit(quota, d) is not { } nominal)
+            {
+                nominalRoom[d] = long.MaxValue;
+                cohortRoom[d] = long.MaxValue;
+                continue;
+            }
+
+            nominalRoom[d] = nominal - used[d];
+            if (quota.Cohort is null)
+            {
+                cohortRoom[d] = long.MinValue;
+                continue;
+            }
+
+            // Borrowing limit: used + request - nominal <= limit.
+            var room = quota.BorrowingLimit is { } limits && Limit(limits, d) is { } limit ? nominal + limit - used[d] : long.MaxValue;
+
+            // The pool: the others' use of it plus max(0, used + request - unlent) must stay within it.
+            long pool = 0, others = 0, unlent = 0;
+            foreach (var member in _cohorts[quota.Cohort])
+            {
+                if (Limit(member.Quota, d) is not { } memberNominal)
+                {
+                    continue;
+                }
+
+                var lendable = member.Quota.LendingLimit is { } lending && Limit(lending, d) is { } lend ? Math.Clamp(lend, 0, memberNominal) : memberNominal;
+                pool += lendable;
+                if (member.Name == project.Name)
+                {
+                    unlent = memberNominal - lendable;
+                }
+                else
+                {
+                    others += Math.Max(0, Usage(member.Name)[d] - (memberNominal - lendable));
+                }
+            }
+
+            var poolRoom = pool - others < 0 ? long.MinValue : pool - others + unlent - used[d];
+            cohortRoom[d] = Math.Min(room, poolRoom);
+        }
+
+        var headroom = new Headroom(Version, nominalRoom, cohortRoom);
+        _rooms[project.Name] = headroom;
+        return headroom;
+    }
+
+    private sealed record Headroom(long Version, long[] Nominal, long[] Cohort);
 
     /// <summary>Whether the project uses more than its nominal quota in some dimension, so its borrowed usage may be reclaimed.</summary>
     public bool IsBorrowing(string projectName)
@@ -202,15 +322,18 @@ internal sealed class QuotaLedger
         _ => quota.Accelerators,
     };
 
-    private static long[] Vector(JobSpec spec)
-    {
-        long gpus = 0;
-        foreach (var (_, count) in spec.Resources.Accelerators)
-        {
-            gpus += count;
-        }
+    /// <summary>A job's whole request in the three quota dimensions; a struct, since it is asked for every queued job on every pass.</summary>
+    private static Request3 Vector(JobSpec spec) =>
+        new(spec.Resources.CpuMillis * spec.Replicas, spec.Resources.MemoryBytes * spec.Replicas, (long)spec.Resources.AcceleratorCount * spec.Replicas);
 
-        return [spec.Resources.CpuMillis * spec.Replicas, spec.Resources.MemoryBytes * spec.Replicas, gpus * spec.Replicas];
+    private readonly record struct Request3(long Cpu, long Memory, long Gpus)
+    {
+        public long this[int d] => d switch
+        {
+            0 => Cpu,
+            1 => Memory,
+            _ => Gpus,
+        };
     }
 
     private static string Format(int d, long amount) => d switch

@@ -35,7 +35,22 @@ public sealed class ResourceVector : IEquatable<ResourceVector>
         }
 
         Accelerators = builder.ToImmutable();
+        var all = 0;
+        _flat = new KeyValuePair<string, int>[Accelerators.Count];
+        var i = 0;
+        foreach (var pair in Accelerators)
+        {
+            all += pair.Value;
+            _flat[i++] = pair;
+        }
+
+        AcceleratorCount = all;
     }
+
+    // Schedulers hash and total vectors for every queued job on every pass: walking the sorted map each
+    // time was a tenth of a pass over 100,000 jobs. The vector is immutable, so both are computed once.
+    private readonly KeyValuePair<string, int>[] _flat;
+    private int _hashCode;
 
     public static ResourceVector Zero { get; } = new(0, 0);
 
@@ -47,7 +62,7 @@ public sealed class ResourceVector : IEquatable<ResourceVector>
     public ImmutableSortedDictionary<string, int> Accelerators { get; }
 
     /// <summary>All accelerators, whatever their type.</summary>
-    public int AcceleratorCount => Accelerators.Values.Sum();
+    public int AcceleratorCount { get; }
 
     public bool IsZero => CpuMillis == 0 && MemoryBytes == 0 && Accelerators.Count == 0;
 
@@ -147,12 +162,30 @@ public sealed class ResourceVector : IEquatable<ResourceVector>
         return share;
     }
 
-    public bool Equals(ResourceVector? other) =>
-        other is not null
-        && CpuMillis == other.CpuMillis
-        && MemoryBytes == other.MemoryBytes
-        && Accelerators.Count == other.Accelerators.Count
-        && Accelerators.All(kv => other.AcceleratorsOf(kv.Key) == kv.Value);
+    public bool Equals(ResourceVector? other)
+    {
+        if (ReferenceEquals(this, other))
+        {
+            return true;
+        }
+
+        if (other is null || CpuMillis != other.CpuMillis || MemoryBytes != other.MemoryBytes || AcceleratorCount != other.AcceleratorCount
+            || _flat.Length != other._flat.Length)
+        {
+            return false;
+        }
+
+        // Both are sorted by type with the same ordinal comparer, so equal vectors list the same pairs in the same order.
+        for (var i = 0; i < _flat.Length; i++)
+        {
+            if (_flat[i].Value != other._flat[i].Value || !string.Equals(_flat[i].Key, other._flat[i].Key, StringComparison.Ordinal))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     public override bool Equals(object? obj) => Equals(obj as ResourceVector);
 
@@ -164,16 +197,23 @@ public sealed class ResourceVector : IEquatable<ResourceVector>
 
     public override int GetHashCode()
     {
+        if (_hashCode != 0)
+        {
+            return _hashCode;
+        }
+
         var hash = new HashCode();
         hash.Add(CpuMillis);
         hash.Add(MemoryBytes);
-        foreach (var (type, count) in Accelerators)
+        foreach (var (type, count) in _flat)
         {
             hash.Add(type, StringComparer.Ordinal);
             hash.Add(count);
         }
 
-        return hash.ToHashCode();
+        // 0 marks "not computed yet"; a vector whose hash is 0 just computes it again.
+        _hashCode = hash.ToHashCode();
+        return _hashCode;
     }
 
     /// <summary>"cpu 4, memory 16Gi, nvidia-h100 2".</summary>

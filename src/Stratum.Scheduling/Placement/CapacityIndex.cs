@@ -63,66 +63,20 @@ internal sealed class CapacityIndex
     public int Free(int node, string type) => _typeIndex.TryGetValue(type, out var t) ? Free(t, node) : 0;
 
     /// <summary>Allocatable less what <paramref name="running"/> holds; a node named twice counts once (the first).</summary>
-    public static CapacityIndex Build(IEnumerable<Node> nodes, IEnumerable<Job> running, Dictionary<ResourceVector, ReplicaRequest> requests)
+    public static CapacityIndex Build(IEnumerable<Node> nodes, IEnumerable<Job> running, Dictionary<ResourceVector, ReplicaRequest> requests) =>
+        Build(Layout.Of(nodes as IReadOnlyList<Node> ?? nodes.ToList()), running, requests);
+
+    /// <summary>
+    /// As <see cref="Build(IEnumerable{Node}, IEnumerable{Job}, Dictionary{ResourceVector, ReplicaRequest})"/>, reusing
+    /// <paramref name="cache"/>'s layout when the snapshot holds the very same node objects as the pass before.
+    /// </summary>
+    public static CapacityIndex Build(IReadOnlyList<Node> nodes, IEnumerable<Job> running, Dictionary<ResourceVector, ReplicaRequest> requests, LayoutCache cache) =>
+        Build(cache.For(nodes), running, requests);
+
+    private static CapacityIndex Build(Layout layout, IEnumerable<Job> running, Dictionary<ResourceVector, ReplicaRequest> requests)
     {
-        var distinct = new Dictionary<string, Node>(StringComparer.Ordinal);
-        foreach (var node in nodes)
-        {
-            distinct.TryAdd(node.Name, node);
-        }
-
-        var sorted = distinct.Values.ToArray();
-        Array.Sort(sorted, (a, b) => string.CompareOrdinal(a.Name, b.Name));
-        var indexByName = new Dictionary<string, int>(sorted.Length, StringComparer.Ordinal);
-        var racks = new Dictionary<string, int>(StringComparer.Ordinal);
-        var rack = new int[sorted.Length];
-        var typeIndex = new Dictionary<string, int>(StringComparer.Ordinal);
-        var perNode = new List<(int Type, int[] Devices)>[sorted.Length];
-        for (var n = 0; n < sorted.Length; n++)
-        {
-            var node = sorted[n];
-            indexByName[node.Name] = n;
-            rack[n] = node.Rack is { } r ? (racks.TryGetValue(r, out var id) ? id : racks[r] = racks.Count) : -1;
-            perNode[n] = [];
-            foreach (var (type, devices) in DevicesByType(node))
-            {
-                if (!typeIndex.TryGetValue(type, out var t))
-                {
-                    t = typeIndex[type] = typeIndex.Count;
-                }
-
-                perNode[n].Add((t, devices));
-            }
-        }
-
-        var typeCount = typeIndex.Count;
-        var devicesOf = new int[typeCount][][];
-        var budget = new int[typeCount][];
-        var mask = new ulong[typeCount][];
-        for (var t = 0; t < typeCount; t++)
-        {
-            devicesOf[t] = new int[sorted.Length][];
-            Array.Fill(devicesOf[t], NoDevices);
-            budget[t] = new int[sorted.Length];
-            mask[t] = new ulong[sorted.Length];
-        }
-
-        var cpu = new long[sorted.Length];
-        var memory = new long[sorted.Length];
-        var types = typeIndex.OrderBy(kv => kv.Value).Select(kv => kv.Key).ToArray();
-        for (var n = 0; n < sorted.Length; n++)
-        {
-            cpu[n] = sorted[n].Allocatable.CpuMillis;
-            memory[n] = sorted[n].Allocatable.MemoryBytes;
-            foreach (var (t, devices) in perNode[n])
-            {
-                devicesOf[t][n] = devices;
-                mask[t][n] = devices.Length >= 64 ? ulong.MaxValue : (1UL << devices.Length) - 1;
-                budget[t][n] = sorted[n].Allocatable.AcceleratorsOf(types[t]);
-            }
-        }
-
-        var index = new CapacityIndex(sorted, indexByName, typeIndex, devicesOf, rack, cpu, memory, budget, mask, null);
+        var index = new CapacityIndex(layout.Sorted, layout.IndexByName, layout.TypeIndex, layout.Devices, layout.Rack,
+            (long[])layout.Cpu.Clone(), (long[])layout.Memory.Clone(), [.. layout.Budget.Select(b => (int[])b.Clone())], [.. layout.Mask.Select(m => (ulong[])m.Clone())], null);
         foreach (var job in running)
         {
             if (job.CurrentAttempt is { } attempt)
@@ -130,7 +84,7 @@ internal sealed class CapacityIndex
                 var request = Request(requests, job.Spec.Resources);
                 foreach (var replica in attempt.Placement)
                 {
-                    if (indexByName.TryGetValue(replica.Node, out var n))
+                    if (layout.IndexByName.TryGetValue(replica.Node, out var n))
                     {
                         index.Adjust(n, request, replica.AcceleratorIndices, -1);
                     }
@@ -138,8 +92,148 @@ internal sealed class CapacityIndex
             }
         }
 
-        var buckets = index.BuildBuckets();
-        return new CapacityIndex(sorted, indexByName, typeIndex, devicesOf, rack, cpu, memory, budget, mask, buckets);
+        return new CapacityIndex(index._nodes, index._indexByName, index._typeIndex, index._devices, index._rack, index._cpu, index._memory,
+            index._budget, index._mask, index.BuildBuckets());
+    }
+
+    /// <summary>
+    /// The last pass's node layout, kept by a policy between passes. Node records never change in place, so
+    /// the same objects in the same order mean the same layout: checking 10,000 references costs far less
+    /// than sorting and indexing 10,000 nodes again (a sixth of a pass in the scheduling benchmark). Safe
+    /// for concurrent passes: a layout is immutable and replaced whole.
+    /// </summary>
+    public sealed class LayoutCache
+    {
+        private Layout? _last;
+
+        internal Layout For(IReadOnlyList<Node> nodes)
+        {
+            var last = Volatile.Read(ref _last);
+            if (last is not null && last.IsFor(nodes))
+            {
+                return last;
+            }
+
+            var layout = Layout.Of(nodes);
+            Volatile.Write(ref _last, layout);
+            return layout;
+        }
+    }
+
+    /// <summary>What a pass derives from the nodes alone: order, names, racks, device lists, and allocatable amounts before any job.</summary>
+    internal sealed class Layout
+    {
+        private Node[] _input = [];
+
+        public required Node[] Sorted { get; init; }
+
+        public required Dictionary<string, int> IndexByName { get; init; }
+
+        public required Dictionary<string, int> TypeIndex { get; init; }
+
+        public required int[][][] Devices { get; init; }
+
+        public required int[] Rack { get; init; }
+
+        public required long[] Cpu { get; init; }
+
+        public required long[] Memory { get; init; }
+
+        public required int[][] Budget { get; init; }
+
+        public required ulong[][] Mask { get; init; }
+
+        public bool IsFor(IReadOnlyList<Node> nodes)
+        {
+            if (nodes.Count != _input.Length)
+            {
+                return false;
+            }
+
+            for (var i = 0; i < _input.Length; i++)
+            {
+                if (!ReferenceEquals(nodes[i], _input[i]))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        public static Layout Of(IReadOnlyList<Node> nodes)
+        {
+            var distinct = new Dictionary<string, Node>(StringComparer.Ordinal);
+            foreach (var node in nodes)
+            {
+                distinct.TryAdd(node.Name, node);
+            }
+
+            var sorted = distinct.Values.ToArray();
+            Array.Sort(sorted, (a, b) => string.CompareOrdinal(a.Name, b.Name));
+            var indexByName = new Dictionary<string, int>(sorted.Length, StringComparer.Ordinal);
+            var racks = new Dictionary<string, int>(StringComparer.Ordinal);
+            var rack = new int[sorted.Length];
+            var typeIndex = new Dictionary<string, int>(StringComparer.Ordinal);
+            var perNode = new List<(int Type, int[] Devices)>[sorted.Length];
+            for (var n = 0; n < sorted.Length; n++)
+            {
+                var node = sorted[n];
+                indexByName[node.Name] = n;
+                rack[n] = node.Rack is { } r ? (racks.TryGetValue(r, out var id) ? id : racks[r] = racks.Count) : -1;
+                perNode[n] = [];
+                foreach (var (type, devices) in DevicesByType(node))
+                {
+                    if (!typeIndex.TryGetValue(type, out var t))
+                    {
+                        t = typeIndex[type] = typeIndex.Count;
+                    }
+
+                    perNode[n].Add((t, devices));
+                }
+            }
+
+            var typeCount = typeIndex.Count;
+            var devicesOf = new int[typeCount][][];
+            var budget = new int[typeCount][];
+            var mask = new ulong[typeCount][];
+            for (var t = 0; t < typeCount; t++)
+            {
+                devicesOf[t] = new int[sorted.Length][];
+                Array.Fill(devicesOf[t], NoDevices);
+                budget[t] = new int[sorted.Length];
+                mask[t] = new ulong[sorted.Length];
+            }
+
+            var cpu = new long[sorted.Length];
+            var memory = new long[sorted.Length];
+            var types = typeIndex.OrderBy(kv => kv.Value).Select(kv => kv.Key).ToArray();
+            for (var n = 0; n < sorted.Length; n++)
+            {
+                cpu[n] = sorted[n].Allocatable.CpuMillis;
+                memory[n] = sorted[n].Allocatable.MemoryBytes;
+                foreach (var (t, devices) in perNode[n])
+                {
+                    devicesOf[t][n] = devices;
+                    mask[t][n] = devices.Length >= 64 ? ulong.MaxValue : (1UL << devices.Length) - 1;
+                    budget[t][n] = sorted[n].Allocatable.AcceleratorsOf(types[t]);
+                }
+            }
+
+            return new Layout
+            {
+                _input = [.. nodes],
+                Sorted = sorted,
+                IndexByName = indexByName,
+                TypeIndex = typeIndex,
+                Devices = devicesOf,
+                Rack = rack,
+                Cpu = cpu,
+                Memory = memory,
+                Budget = budget,
+                Mask = mask,
+            };
+        }
     }
 
     /// <summary>Ready nodes by free count, per type; each bucket in name order.</summary>
