@@ -23,6 +23,8 @@ public static class StratumCommandLine
         root.Subcommands.Add(SimulateCommand.Create(environment));
         root.Subcommands.Add(PlanCommand.Create(environment));
         root.Subcommands.Add(UsageCommand.Create(environment));
+        root.Subcommands.Add(AdviseCommand.Create(environment));
+        root.Subcommands.Add(StoreCommand.Create(environment));
         return root;
     }
 

@@ -93,7 +93,7 @@ internal sealed class PostgresClusterRepository(PostgresMetadataStore store) : I
     public Task UpsertProjectAsync(Project project, AuditRecord? audit, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(project);
-        var quota = PersistenceJson.WriteQuota(project.Quota);
+        var quota = PersistenceJson.WriteQuota(project.Quota, project.Budget);
         return WriteWithAuditAsync(
             store,
             """
@@ -144,6 +144,7 @@ internal sealed class PostgresClusterRepository(PostgresMetadataStore store) : I
         Name = reader.GetString(0),
         Description = reader.GetNullableString(1),
         Quota = PersistenceJson.ReadQuota(reader.GetString(2)),
+        Budget = PersistenceJson.ReadBudget(reader.GetString(2)),
         CreatedAt = PersistenceJson.FromMillis(reader.GetInt64(3)),
     };
 }

@@ -31,6 +31,8 @@ public sealed class PostgresMetadataStore : IMetadataStore
         Cluster = new PostgresClusterRepository(this);
         Access = new PostgresAccessRepository(this);
         Audit = new PostgresAuditLog(this);
+        S3Keys = new PostgresS3KeyRepository(this);
+        Telemetry = new PostgresTelemetryRepository(this);
         Leases = new PostgresLeaderLeases(this);
     }
 
@@ -44,6 +46,10 @@ public sealed class PostgresMetadataStore : IMetadataStore
     public IAccessRepository Access { get; }
 
     public IAuditLog Audit { get; }
+
+    public IS3KeyRepository S3Keys { get; }
+
+    public ITelemetryRepository Telemetry { get; }
 
     public ILeaderLeases Leases { get; }
 
@@ -220,7 +226,7 @@ public sealed class PostgresMetadataStore : IMetadataStore
             }
         }
 
-        var known = PostgresMigrations.All[^1].Version;
+        var known = PostgresMigrations.All.Max(m => m.Version);
         if (applied.Count > 0 && applied.Max() > known)
         {
             throw new InvalidOperationException(
@@ -228,7 +234,7 @@ public sealed class PostgresMetadataStore : IMetadataStore
         }
 
         var count = 0;
-        foreach (var migration in PostgresMigrations.All.Where(m => !applied.Contains(m.Version)))
+        foreach (var migration in PostgresMigrations.All.Where(m => !applied.Contains(m.Version)).OrderBy(m => m.Version))
         {
             // DDL is transactional in PostgreSQL: a script that fails leaves no half-made schema behind.
             await context.ExecuteAsync(migration.Sql, null).ConfigureAwait(false);

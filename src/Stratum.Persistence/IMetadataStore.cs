@@ -22,6 +22,12 @@ public interface IMetadataStore : IAsyncDisposable
 
     IAuditLog Audit { get; }
 
+    /// <summary>Access keys of the S3 endpoint (docs/s3.md).</summary>
+    IS3KeyRepository S3Keys { get; }
+
+    /// <summary>Node and job telemetry with downsampling (docs/observability.md#stored-telemetry).</summary>
+    ITelemetryRepository Telemetry { get; }
+
     /// <summary>Leader election among servers sharing this store (see <see cref="ILeaderLeases"/>).</summary>
     ILeaderLeases Leases { get; }
 }

@@ -98,5 +98,42 @@ internal static class Migrations
                 remote_address TEXT NULL
             );
             """),
+        // S3 access keys (docs/s3.md): the secret is sealed by the server before it reaches this table.
+        new(2, "s3_access_keys", """
+            CREATE TABLE s3_access_keys (
+                id TEXT NOT NULL PRIMARY KEY,
+                user_name TEXT NOT NULL REFERENCES users (name),
+                sealed_secret TEXT NOT NULL,
+                created_at BIGINT NOT NULL
+            );
+
+            CREATE INDEX ix_s3_access_keys_user_name ON s3_access_keys (user_name);
+            """),
+        // Stored telemetry (docs/observability.md#stored-telemetry): raw samples kept a day, rolled up into
+        // 1-minute buckets (kept 30 days) and 1-hour buckets (kept a year); resolution is the bucket width in ms.
+        new(3, "telemetry", """
+            CREATE TABLE telemetry_raw (
+                subject TEXT NOT NULL,
+                metric TEXT NOT NULL,
+                at BIGINT NOT NULL,
+                value DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (subject, metric, at)
+            ) WITHOUT ROWID;
+
+            CREATE INDEX ix_telemetry_raw_at ON telemetry_raw (at);
+
+            CREATE TABLE telemetry_rollup (
+                resolution INTEGER NOT NULL,
+                subject TEXT NOT NULL,
+                metric TEXT NOT NULL,
+                at BIGINT NOT NULL,
+                avg_value DOUBLE PRECISION NOT NULL,
+                max_value DOUBLE PRECISION NOT NULL,
+                samples BIGINT NOT NULL,
+                PRIMARY KEY (resolution, subject, metric, at)
+            ) WITHOUT ROWID;
+
+            CREATE INDEX ix_telemetry_rollup_resolution_at ON telemetry_rollup (resolution, at);
+            """),
     ];
 }

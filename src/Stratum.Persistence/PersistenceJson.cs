@@ -45,7 +45,11 @@ internal sealed record QuotaRow(
     Dictionary<string, int>? AcceleratorsByType,
     string? Cohort = null,
     QuotaRow? BorrowingLimit = null,
-    QuotaRow? LendingLimit = null);
+    QuotaRow? LendingLimit = null,
+    BudgetRow? Budget = null);
+
+// A project's budget rides in its quota column (only at the top level) so that adding it needed no migration.
+internal sealed record BudgetRow(decimal Monthly, string Currency, List<decimal> Thresholds);
 
 internal sealed record DeviceRow(int Index, string Type, string Model, long MemoryBytes, string? Uuid);
 
@@ -167,7 +171,13 @@ internal static class PersistenceJson
         return new PriceModel(row.Kind, row.PerAcceleratorHour, row.PerCpuCoreHour, row.PerMemoryGbHour, row.Currency);
     }
 
-    public static string WriteQuota(Quota quota) => JsonSerializer.Serialize(ToRow(quota), Context.QuotaRow);
+    public static string WriteQuota(Quota quota, Budget? budget = null) => JsonSerializer.Serialize(
+        ToRow(quota) with { Budget = budget is null ? null : new BudgetRow(budget.Monthly, budget.Currency, [.. budget.Thresholds]) },
+        Context.QuotaRow);
+
+    public static Budget? ReadBudget(string quotaJson) => Deserialize(quotaJson, Context.QuotaRow).Budget is { } row
+        ? new Budget { Monthly = row.Monthly, Currency = row.Currency, Thresholds = row.Thresholds }
+        : null;
 
     // Rows written before cohorts existed have no cohort or limits and read as hard quotas, as before.
     public static Quota ReadQuota(string json) => FromRow(Deserialize(json, Context.QuotaRow));

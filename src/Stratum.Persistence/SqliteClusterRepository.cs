@@ -95,7 +95,7 @@ internal sealed class SqliteClusterRepository(SqliteMetadataStore store) : IClus
     public Task UpsertProjectAsync(Project project, AuditRecord? audit, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(project);
-        var quota = PersistenceJson.WriteQuota(project.Quota);
+        var quota = PersistenceJson.WriteQuota(project.Quota, project.Budget);
         return store.Writer.EnqueueAsync(context =>
         {
             context.Command("""
@@ -163,6 +163,7 @@ internal sealed class SqliteClusterRepository(SqliteMetadataStore store) : IClus
         Name = reader.GetString(0),
         Description = reader.GetNullableString(1),
         Quota = PersistenceJson.ReadQuota(reader.GetString(2)),
+        Budget = PersistenceJson.ReadBudget(reader.GetString(2)),
         CreatedAt = PersistenceJson.FromMillis(reader.GetInt64(3)),
     };
 }

@@ -26,6 +26,8 @@ public sealed class SqliteMetadataStore : IMetadataStore
         Cluster = new SqliteClusterRepository(this);
         Access = new SqliteAccessRepository(this);
         Audit = new SqliteAuditLog(this);
+        S3Keys = new SqliteS3KeyRepository(this);
+        Telemetry = new SqliteTelemetryRepository(this);
         Leases = new SqliteLeaderLeases(time);
     }
 
@@ -39,6 +41,10 @@ public sealed class SqliteMetadataStore : IMetadataStore
     public IAccessRepository Access { get; }
 
     public IAuditLog Audit { get; }
+
+    public IS3KeyRepository S3Keys { get; }
+
+    public ITelemetryRepository Telemetry { get; }
 
     public ILeaderLeases Leases { get; }
 
@@ -152,7 +158,7 @@ public sealed class SqliteMetadataStore : IMetadataStore
             }
         }
 
-        var known = Migrations.All[^1].Version;
+        var known = Migrations.All.Max(m => m.Version);
         if (applied.Count > 0 && applied.Max() > known)
         {
             throw new InvalidOperationException(
@@ -160,7 +166,7 @@ public sealed class SqliteMetadataStore : IMetadataStore
         }
 
         var count = 0;
-        foreach (var migration in Migrations.All.Where(m => !applied.Contains(m.Version)))
+        foreach (var migration in Migrations.All.Where(m => !applied.Contains(m.Version)).OrderBy(m => m.Version))
         {
             Execute(context, migration.Sql);
             using var insert = context.Connection.CreateCommand();

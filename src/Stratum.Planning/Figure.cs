@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json.Serialization;
 
 namespace Stratum.Planning;
 
@@ -11,6 +12,8 @@ public sealed record Figure(double? Value, string Source, string Date)
     public bool HasValue => Value is not null;
 
     /// <summary>The value, for figures the loader has already checked are present and positive.</summary>
+    /// <remarks>Not serialised: a catalog lists figures without values (an A100's FP8), and reading this would throw.</remarks>
+    [JsonIgnore]
     public double Required => Value ?? throw new InvalidOperationException($"figure from '{Source}' has no value");
 
     public override string ToString() =>

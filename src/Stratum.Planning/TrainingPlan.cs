@@ -22,7 +22,11 @@ public sealed record StepBreakdown(
     double PipelineGbPerGpu,
     double ExposedCommunicationFraction,
     bool NetworkBound,
-    string Bottleneck);
+    string Bottleneck,
+    double ExpertAllToAllSeconds = 0,
+    double ExpertAllToAllExposedSeconds = 0,
+    double ExpertAllToAllGbPerGpu = 0,
+    int ExpertParallel = 1);
 
 public sealed record StoragePlan(double DatasetTb, double CheckpointTb, double TotalTb, double CheckpointWriteGBps, double CheckpointIntervalHours);
 

@@ -280,6 +280,11 @@ public sealed class TrainingPlanner(PlanningCatalog catalog)
                 warnings.Add($"{Accelerator.Name} has no FP8 mode; planned at BF16 peak");
             }
 
+            if (_model.IsMixtureOfExperts && _request.ExpertParallel is { } askedEp && askedEp > e.Step.ExpertParallel)
+            {
+                warnings.Add($"expert parallelism {askedEp} exceeds the data-parallel degree of the chosen layout ({e.Layout}); planned at EP {e.Step.ExpertParallel}. Fix --pp/--tp to keep it");
+            }
+
             if (catalog.Servers.TryGetValue(Accelerator.Name, out var server) && server.ServerKw.Value > catalog.OnPrem.RackKwLimit.Value)
             {
                 warnings.Add($"one {Accelerator.Name} server ({server.ServerKw} kW) exceeds the {catalog.OnPrem.RackKwLimit} kW rack limit; racks counted as one server each");
@@ -378,6 +383,15 @@ public sealed class TrainingPlanner(PlanningCatalog catalog)
                 gradients = states.Gradients;
                 optimizer = states.Optimizer;
             }
+            else if (_model.IsMixtureOfExperts && ExpertParallelDegree(d) > 1)
+            {
+                // Experts (about total - active parameters) are split over the EP ranks, the rest is
+                // replicated; the optimiser shards over all d ranks either way (experts are replicated
+                // d/ep times and ZeRO shards each copy over those d/ep), so it sees the total.
+                var perRank = ParametersPerExpertRank(d);
+                (weights, gradients, _) = MemoryModel.ModelStates(perRank, t, p, d, _request.ZeroStage);
+                (_, _, optimizer) = MemoryModel.ModelStates(_model.Parameters, t, p, d, _request.ZeroStage);
+            }
             else
             {
                 (weights, gradients, optimizer) = MemoryModel.ModelStates(_model.Parameters, t, p, d, _request.ZeroStage);
@@ -426,7 +440,8 @@ public sealed class TrainingPlanner(PlanningCatalog catalog)
 
             // 4. Data parallelism: ring all-reduce of the bf16 gradients, 2(d-1)/d x size / bandwidth (ZeRO-3
             //    adds the parameter all-gather, 1.5x). It overlaps only the last micro-batch's backward pass.
-            var gradientBytes = 2.0 * (IsLora ? LoraParameters() : _model.Parameters) / (t * p);
+            //    With expert parallelism each rank holds (and all-reduces) only its share of the experts.
+            var gradientBytes = 2.0 * (IsLora ? LoraParameters() : ParametersPerExpertRank(d)) / (t * p);
             var dpBytes = d > 1 ? 2.0 * (d - 1) / d * gradientBytes * (_request.ZeroStage >= 3 ? 1.5 : 1) : 0;
             var withinServer = gpus <= (int)Accelerator.GpusPerServer.Required;
             var dpBandwidth = withinServer ? scaleUpBytesPerSecond : _request.InterNodeGBpsPerGpu * Numbers.Giga;
@@ -440,9 +455,26 @@ public sealed class TrainingPlanner(PlanningCatalog catalog)
             var ppBytes = p > 1 ? 2.0 * microBatches * chunks * _request.SequenceLength * _model.Hidden * 2 / t : 0;
             var ppSeconds = ppBytes / (_request.InterNodeGBpsPerGpu * Numbers.Giga);
 
-            var step = compute + bubble + tpSeconds + dpExposed + ppSeconds;
-            var exposed = (tpSeconds + dpExposed + ppSeconds) / step;
-            var bottleneck = ppSeconds > Math.Max(tpSeconds, dpExposed)
+            // 6. Expert parallelism: per MoE layer and micro-batch, a dispatch and a combine all-to-all
+            //    forward and the same backward, each moving this GPU's tokens (s/t) x h x copies x
+            //    (ep-1)/ep; the dispatch travels in the training precision, the combine in bf16 (as
+            //    DeepSeek-V3 does for FP8). Over the scale-out network once t·ep spans servers.
+            var ep = ExpertParallelDegree(d);
+            var moeLayers = _model.IsMixtureOfExperts ? (_request.MoeLayers ?? _model.Layers) : 0;
+            var a2aBytes = ep > 1 && moeLayers > 0
+                ? 2.0 * microBatches * ((double)moeLayers / p) * _request.SequenceLength / t * _model.Hidden * _request.ExpertCopiesPerToken
+                    * (_request.Precision.Bytes() + 2) * (ep - 1) / ep
+                : 0;
+            var a2aAcrossServers = (long)ep * t > (int)Accelerator.GpusPerServer.Required;
+            var a2aBandwidth = a2aAcrossServers ? _request.InterNodeGBpsPerGpu * Numbers.Giga : scaleUpBytesPerSecond;
+            var a2aSeconds = a2aBytes / a2aBandwidth;
+            var a2aExposed = a2aSeconds * (1 - _request.ExpertAllToAllOverlap);
+
+            var step = compute + bubble + tpSeconds + dpExposed + ppSeconds + a2aExposed;
+            var exposed = (tpSeconds + dpExposed + ppSeconds + a2aExposed) / step;
+            var bottleneck = a2aExposed > Math.Max(ppSeconds, Math.Max(tpSeconds, dpExposed))
+                ? $"expert-parallel all-to-all (EP {ep}) takes {a2aExposed / step:P0} of each step at {a2aBandwidth / Numbers.Giga:0.#} GB/s per GPU"
+                : ppSeconds > Math.Max(tpSeconds, dpExposed)
                 ? $"pipeline sends take {ppSeconds / step:P0} of each step at {_request.InterNodeGBpsPerGpu} GB/s per GPU"
                 : tpSeconds >= dpExposed
                 ? $"tensor-parallel traffic takes {tpSeconds / step:P0} of each step on {Accelerator.ScaleUpGBps} GB/s scale-up links"
@@ -450,7 +482,8 @@ public sealed class TrainingPlanner(PlanningCatalog catalog)
             var stepBreakdown = new StepBreakdown(
                 Numbers.Round(step), Numbers.Round(compute), Numbers.Round(bubble), Numbers.Round(tpSeconds), Numbers.Round(dpSeconds), Numbers.Round(dpExposed), Numbers.Round(ppSeconds),
                 Numbers.Round(dpBytes / Numbers.Giga), Numbers.Round(tpBytes / Numbers.Giga), Numbers.Round(ppBytes / Numbers.Giga),
-                Numbers.Round(exposed), exposed > 0.15, bottleneck);
+                Numbers.Round(exposed), exposed > 0.15, bottleneck,
+                Numbers.Round(a2aSeconds), Numbers.Round(a2aExposed), Numbers.Round(a2aBytes / Numbers.Giga), ep);
 
             // MFU counts model FLOPs only (no recomputation), per Chowdhery et al. 2022.
             var mfu = stepFlops / (gpus * _peak * step);
@@ -459,6 +492,15 @@ public sealed class TrainingPlanner(PlanningCatalog catalog)
             var layout = new ParallelLayout(t, p, d, _request.ZeroStage, _request.Recompute.ToString().ToLowerInvariant(), recomputedLayers, microBatches, chunks);
             return new Estimate(gpus, layout, memory, stepBreakdown, mfu, goodput);
         }
+
+        /// <summary>The requested expert-parallel degree, else one server's worth; never more than the data-parallel ranks it spans.</summary>
+        private int ExpertParallelDegree(int d) => !_model.IsMixtureOfExperts
+            ? 1
+            : Math.Max(1, Math.Min(d, _request.ExpertParallel ?? Math.Max(1, (int)Accelerator.GpusPerServer.Required)));
+
+        /// <summary>Parameters a rank holds when experts (about total - active) are split over the EP ranks.</summary>
+        private double ParametersPerExpertRank(int d) =>
+            _model.ActiveParameters + ((_model.Parameters - _model.ActiveParameters) / ExpertParallelDegree(d));
 
         private StoragePlan Storage()
         {
@@ -498,7 +540,9 @@ public sealed class TrainingPlanner(PlanningCatalog catalog)
             _assumptions.Add(string.Create(inv, $"{UsableMemoryFraction:P0} of device memory usable; mixed-precision Adam; ZeRO stage {r.ZeroStage}; {r.Recompute.ToString().ToLowerInvariant()} recomputation"));
             if (_model.IsMixtureOfExperts)
             {
-                _assumptions.Add("mixture of experts: compute from active parameters, memory from total parameters sharded by t·p (no separate expert parallelism)");
+                _assumptions.Add("mixture of experts: compute from active parameters, experts (total - active parameters) sharded over EP ranks for weights and gradients, optimiser states sharded over all data-parallel ranks");
+                _assumptions.Add(string.Create(inv, $"expert parallelism {(r.ExpertParallel is { } ep ? ep.ToString(inv) : "one server (default)")}, {r.ExpertCopiesPerToken} copies of each token, {(r.MoeLayers is { } ml ? ml.ToString(inv) : "all")} MoE layers; all-to-all {r.ExpertAllToAllOverlap:P0} hidden behind compute"));
+                _formulas.Add("expert all-to-all per step = 4 (dispatch + combine, forward + backward) x MoE layers/p x micro-batches x s/t x h x copies x bytes x (ep-1)/ep / bandwidth (scale-out once t·ep spans servers), x (1 - overlap) exposed");
             }
         }
     }

@@ -59,6 +59,22 @@ public sealed record TrainingRequest
 
     public double CheckpointIntervalHours { get; init; } = 1;
 
+    /// <summary>
+    /// Expert-parallel degree of a mixture of experts: the experts of a layer are spread over this many
+    /// data-parallel ranks, which exchange tokens all-to-all. Null = one server's worth (capped by the
+    /// data-parallel degree), so the exchange stays on the scale-up links.
+    /// </summary>
+    public int? ExpertParallel { get; init; }
+
+    /// <summary>Copies of each token sent to other ranks (top-k routing, or the node limit of node-limited routing); default 2 (top-2, GShard/Mixtral).</summary>
+    public int ExpertCopiesPerToken { get; init; } = 2;
+
+    /// <summary>Layers with experts; null = all of them.</summary>
+    public int? MoeLayers { get; init; }
+
+    /// <summary>Share of the all-to-all hidden behind compute (0 = none, the default; DeepSeek's DualPipe claims nearly all).</summary>
+    public double ExpertAllToAllOverlap { get; init; }
+
     /// <summary>Time to detect a failure, reschedule and reload a checkpoint.</summary>
     public double RestartHours { get; init; } = 0.25;
 
@@ -140,6 +156,26 @@ public sealed record TrainingRequest
         if (LoraRank <= 0)
         {
             errors.Add(new("lora-rank", "must be positive"));
+        }
+
+        if (ExpertParallel is <= 0)
+        {
+            errors.Add(new("expert-parallel", "must be a positive whole number, for example 64"));
+        }
+
+        if (ExpertCopiesPerToken <= 0)
+        {
+            errors.Add(new("expert-copies", "must be a positive whole number (top-k), for example 2"));
+        }
+
+        if (MoeLayers is { } moeLayers && (moeLayers < 0 || (Model.Layers is { } layers && moeLayers > layers)))
+        {
+            errors.Add(new("moe-layers", "must lie between 0 and the number of layers"));
+        }
+
+        if (!(ExpertAllToAllOverlap >= 0 && ExpertAllToAllOverlap <= 1))
+        {
+            errors.Add(new("expert-overlap", "must lie in [0, 1]"));
         }
 
         if (RestartHours < 0 || FailuresPerGpuHour < 0 || SpotInterruptionsPerInstanceHour < 0 || !double.IsFinite(RestartHours + FailuresPerGpuHour + SpotInterruptionsPerInstanceHour))

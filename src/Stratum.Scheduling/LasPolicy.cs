@@ -65,8 +65,11 @@ public sealed record LasOptions
 /// is promised to that job, so nothing else in the pass takes it.
 /// </para>
 /// <para>
-/// The policy keeps no state between passes: service and promotions are worked out from each job's
-/// attempts, so the live server and the simulator need only hand in jobs. It asks for the next pass
+/// Decisions depend on nothing but the snapshot: service and promotions are worked out from each job's
+/// attempts, so the live server and the simulator need only hand in jobs. A replay (the queue promised
+/// in submit order, no reasons asked for) goes through <see cref="LasQueueIndex"/>, which keeps the
+/// waiting jobs ranked from pass to pass and decides exactly what the plain walk decides
+/// (ReplaySpeedPathTests holds the two together). It asks for the next pass
 /// (<see cref="SchedulingDecisions.NextPassAt"/>) when a running job will cross a threshold, a waiting
 /// job will reach its promotion, or a blocked job's would-be victim ends its minimum run, because each
 /// may change what should run although no job arrives or ends.
@@ -92,9 +95,59 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
 
     public LasOptions Options { get; } = options;
 
+    // Guards _index: a policy instance may be shared, though a replay calls it from one thread.
+    private readonly Lock _gate = new();
+
+    // The queue kept ranked from pass to pass for a replay (see LasQueueIndex); null until the first such pass.
+    private LasQueueIndex? _index;
+
+    // Service of running jobs before their current attempt, kept from pass to pass for a replay (under _gate).
+    private readonly RunningService _runningService = new();
+
+    /// <summary>How often the replay index was ranked from scratch (the first pass included): tests check it stays in step.</summary>
+    internal int IndexRebuilds { get; private set; }
+
     public SchedulingDecisions Schedule(ClusterSnapshot snapshot)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
+        if (!snapshot.ExplainPending && snapshot.QueuedInSubmitOrder)
+        {
+            lock (_gate)
+            {
+                _index = LasQueueIndex.Advance(_index, this, snapshot, out var fresh);
+                IndexRebuilds += fresh ? 1 : 0;
+                if (_index is null)
+                {
+                    // A queued job the index cannot rank (an attempt not ended): walk plainly.
+                    return SchedulePlain(snapshot);
+                }
+
+                if (ScheduleIndexed(snapshot, _index) is { } decided)
+                {
+                    return decided;
+                }
+
+                // The index was out of step with the queue: rank it again from scratch.
+                IndexRebuilds++;
+                _index = LasQueueIndex.Advance(null, this, snapshot, out _);
+                if (_index is not null && ScheduleIndexed(snapshot, _index) is { } again)
+                {
+                    return again;
+                }
+
+                _index = null;
+            }
+        }
+
+        return SchedulePlain(snapshot);
+    }
+
+    /// <summary>
+    /// The plain walk: every waiting job ranked and sorted afresh. The indexed walk must decide exactly
+    /// this; change the two together.
+    /// </summary>
+    private SchedulingDecisions SchedulePlain(ClusterSnapshot snapshot)
+    {
         var now = snapshot.Now;
         DateTimeOffset? wake = null;
         void WakeAt(DateTimeOffset at)
@@ -131,39 +184,7 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
         // 2. Running jobs that could be preempted, with their queue; those stopping or not preemptible
         //    keep what they have. A running job crossing a threshold matters only when it then ranks
         //    below a waiting job, so only such crossings ask for a pass (each pass costs a replay).
-        var victims = new List<Ranked>(snapshot.Running.Count);
-        var freeGpus = 0;
-        foreach (var node in snapshot.Nodes)
-        {
-            if (node.State == Core.Cluster.NodeState.Ready)
-            {
-                foreach (var (_, count) in node.Allocatable.Accelerators)
-                {
-                    freeGpus += count;
-                }
-            }
-        }
-
-        var victimGpusInQueue = new int[queues];
-        foreach (var job in snapshot.Running)
-        {
-            var gpus = QueuePass.Accelerators(job.Spec);
-            freeGpus -= gpus;
-            if (job.Stop is not null || !job.Spec.Preemptible)
-            {
-                continue;
-            }
-
-            var service = Service(job, now, out _);
-            var queue = QueueOf(service);
-            if (queue < queues - 1 && gpus > 0 && bestWaitingQueue <= queue)
-            {
-                WakeAt(now.AddSeconds((Options.QueueThresholdsGpuSeconds[queue] - service) / gpus));
-            }
-
-            victims.Add(new Ranked(job, queue));
-            victimGpusInQueue[queue] += gpus;
-        }
+        var victims = RankRunning(snapshot, bestWaitingQueue, WakeAt, out var freeGpus, out var victimGpusInQueue);
 
         // 3. Without reasons to give, a pass where no waiting job could have room (what is free plus
         //    what running jobs of worse queues hold) decides nothing: skip building the placement view,
@@ -242,6 +263,204 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
         return pass.Decisions(wake);
     }
 
+    /// <summary>
+    /// As <see cref="SchedulePlain"/>, with the waiting jobs taken from <paramref name="index"/> in rank
+    /// order instead of ranked and sorted afresh, and a queue level and shape left for the pass once one
+    /// of its jobs can neither start nor take victims' GPUs: room only shrinks during a pass, so no later
+    /// job of that level and shape could. Null when the index turned out to be out of step with the queue.
+    /// </summary>
+    private SchedulingDecisions? ScheduleIndexed(ClusterSnapshot snapshot, LasQueueIndex index)
+    {
+        var now = snapshot.Now;
+        DateTimeOffset? wake = null;
+        void WakeAt(DateTimeOffset at)
+        {
+            if (at > now && (wake is null || at < wake))
+            {
+                wake = at;
+            }
+        }
+
+        if (index.NextPromotion is { } promotion)
+        {
+            WakeAt(promotion);
+        }
+
+        var queues = index.Queues;
+        var victims = RankRunning(snapshot, index.BestQueue, WakeAt, out var freeGpus, out var victimGpusInQueue, _runningService);
+        int Reclaimable(int queue)
+        {
+            var reclaimable = 0;
+            for (var q = queue + 1; q < queues; q++)
+            {
+                reclaimable += victimGpusInQueue[q];
+            }
+
+            return reclaimable;
+        }
+
+        var any = false;
+        for (var q = 0; q < queues && !any; q++)
+        {
+            any = index.MinNeeds(q) is var least && least != int.MaxValue && least <= freeGpus + Reclaimable(q);
+        }
+
+        if (!any)
+        {
+            return new SchedulingDecisions([], [], []) { NextPassAt = wake };
+        }
+
+        var pass = new QueuePass(snapshot);
+        victims.Sort(BetterFirst);
+        victims.Reverse();
+        freeGpus = FreeAccelerators(pass);
+        var preempted = new List<Job>();
+
+        // Per queue, the GPUs of victims past their minimum run and when the first of the others gets
+        // there: a job that needs more than is free plus the ripe victims' GPUs of worse queues cannot take
+        // victims, which ChooseVictims would find only after releasing each of them in turn.
+        var ripeGpusInQueue = new int[queues];
+        var firstRipeInQueue = new DateTimeOffset?[queues];
+        foreach (var (victim, victimQueue) in victims)
+        {
+            var ripeAt = (victim.CurrentAttempt?.StartedAt ?? now) + Options.MinRunBeforePreemption;
+            if (ripeAt > now)
+            {
+                firstRipeInQueue[victimQueue] = firstRipeInQueue[victimQueue] is { } f && f < ripeAt ? f : ripeAt;
+            }
+            else
+            {
+                ripeGpusInQueue[victimQueue] += QueuePass.Accelerators(victim.Spec);
+            }
+        }
+
+        bool CannotTakeVictims(int needs, int queue)
+        {
+            var ripe = 0;
+            DateTimeOffset? firstRipe = null;
+            for (var q = queue + 1; q < queues; q++)
+            {
+                ripe += ripeGpusInQueue[q];
+                if (firstRipeInQueue[q] is { } at && (firstRipe is null || at < firstRipe))
+                {
+                    firstRipe = at;
+                }
+            }
+
+            if (FreeAcceleratorsAnyState(pass.Free) + ripe >= needs)
+            {
+                return false;
+            }
+
+            if (firstRipe is { } first)
+            {
+                WakeAt(first);
+            }
+
+            return true;
+        }
+
+        // Shapes that could neither start nor take victims' GPUs at some level: at a worse level there
+        // are only fewer victims to take, and room only shrinks, so they are done for the pass.
+        var exhausted = new HashSet<(Core.Resources.ResourceVector, int)>();
+        LasQueueIndex.Visit Visit(Job job, int queue)
+        {
+            if (exhausted.Contains((job.Spec.Resources, job.Spec.Replicas)))
+            {
+                return LasQueueIndex.Visit.ShapeExhausted;
+            }
+
+            if (pass.ProjectProblem(job, out _) is not null)
+            {
+                return LasQueueIndex.Visit.Skipped;
+            }
+
+            var needs = QueuePass.Accelerators(job.Spec);
+            if (needs <= freeGpus && pass.TryStart(job, out _))
+            {
+                freeGpus -= needs;
+                return LasQueueIndex.Visit.Started;
+            }
+
+            var chosen = Reclaimable(queue) > 0 && !CannotTakeVictims(needs, queue) ? ChooseVictims(pass, job, queue, victims, now, WakeAt) : [];
+            if (chosen.Count == 0)
+            {
+                exhausted.Add((job.Spec.Resources, job.Spec.Replicas));
+                return LasQueueIndex.Visit.ShapeExhausted;
+            }
+
+            foreach (var victim in chosen)
+            {
+                var at = victims.FindIndex(v => v.Job.Id == victim.Id);
+                victimGpusInQueue[victims[at].Queue] -= QueuePass.Accelerators(victim.Spec);
+                ripeGpusInQueue[victims[at].Queue] -= QueuePass.Accelerators(victim.Spec);
+                victims.RemoveAt(at);
+                pass.Preemptions.Add(new PreemptDecision(victim.Id, job.Id, $"preempted by job {job.Id}, which has attained less service (las)"));
+                preempted.Add(victim);
+            }
+
+            freeGpus = FreeAccelerators(pass);
+            return LasQueueIndex.Visit.Skipped;
+        }
+
+        if (!index.Walk(q => freeGpus + Reclaimable(q), Visit))
+        {
+            return null;
+        }
+
+        index.Preempted(preempted);
+        return pass.Decisions(wake);
+    }
+
+    /// <summary>
+    /// Running jobs that could be preempted, with their queue (those stopping or not preemptible keep
+    /// what they have), the accelerators free on ready nodes, and the preemptible GPUs per queue. A
+    /// running job crossing a threshold matters only when it then ranks below a waiting job, so only such
+    /// crossings ask for a pass (each pass costs a replay).
+    /// </summary>
+    private List<Ranked> RankRunning(ClusterSnapshot snapshot, int bestWaitingQueue, Action<DateTimeOffset> wakeAt, out int freeGpus, out int[] victimGpusInQueue,
+        RunningService? running = null)
+    {
+        var now = snapshot.Now;
+        var queues = Options.QueueThresholdsGpuSeconds.Count + 1;
+        var victims = new List<Ranked>(snapshot.Running.Count);
+        freeGpus = 0;
+        foreach (var node in snapshot.Nodes)
+        {
+            if (node.State == Core.Cluster.NodeState.Ready)
+            {
+                foreach (var (_, count) in node.Allocatable.Accelerators)
+                {
+                    freeGpus += count;
+                }
+            }
+        }
+
+        victimGpusInQueue = new int[queues];
+        running?.BeginPass();
+        foreach (var job in snapshot.Running)
+        {
+            var gpus = running is null ? QueuePass.Accelerators(job.Spec) : running.Gpus(job);
+            freeGpus -= gpus;
+            if (job.Stop is not null || !job.Spec.Preemptible)
+            {
+                continue;
+            }
+
+            var service = running is null ? Service(job, now, out _) : running.Service(this, job, gpus, now);
+            var queue = QueueOf(service);
+            if (queue < queues - 1 && gpus > 0 && bestWaitingQueue <= queue)
+            {
+                wakeAt(now.AddSeconds((Options.QueueThresholdsGpuSeconds[queue] - service) / gpus));
+            }
+
+            victims.Add(new Ranked(job, queue));
+            victimGpusInQueue[queue] += gpus;
+        }
+
+        return victims;
+    }
+
     private static bool AnyCouldStart(List<Ranked> waiting, int freeGpus, int[] victimGpusInQueue)
     {
         // reclaimable[q]: GPUs held by preemptible running jobs of queues worse than q.
@@ -279,6 +498,20 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
         return free;
     }
 
+    private static int FreeAcceleratorsAnyState(FreeCapacity free)
+    {
+        var count = 0;
+        foreach (var node in free.Nodes)
+        {
+            foreach (var type in node.AcceleratorTypes)
+            {
+                count += node.FreeAccelerators(type);
+            }
+        }
+
+        return count;
+    }
+
     private static int BetterFirst(Ranked a, Ranked b)
     {
         var byQueue = a.Queue.CompareTo(b.Queue);
@@ -298,6 +531,12 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
     /// </summary>
     private List<Job> ChooseVictims(QueuePass pass, Job job, int queue, List<Ranked> victims, DateTimeOffset now, Action<DateTimeOffset> wakeAt)
     {
+        // A gang cannot fit in fewer accelerators than it needs, wherever they are: a placement is tried
+        // only once what is free plus what the victims so far hold reaches that (a pass may ask this for
+        // many waiting jobs, and each placement walks every node).
+        var needs = QueuePass.Accelerators(job.Spec);
+        var freeNow = FreeAcceleratorsAnyState(pass.Free);
+        var released = 0;
         var future = pass.Free.Clone();
         var chosen = new List<Job>();
         var fits = false;
@@ -319,7 +558,8 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
 
             future.Release(candidate);
             chosen.Add(candidate);
-            if (pass.Placer.Fits(future, job.Spec))
+            released += QueuePass.Accelerators(candidate.Spec);
+            if (freeNow + released >= needs && pass.Placer.Fits(future, job.Spec))
             {
                 fits = true;
                 break;
@@ -339,6 +579,12 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
         // Spare, best-ranked first, every victim the job can do without.
         for (var i = chosen.Count - 2; i >= 0; i--)
         {
+            var without = QueuePass.Accelerators(chosen[i].Spec);
+            if (freeNow + released - without < needs)
+            {
+                continue;
+            }
+
             var trial = pass.Free.Clone();
             for (var v = 0; v < chosen.Count; v++)
             {
@@ -351,6 +597,7 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
             if (pass.Placer.Fits(trial, job.Spec))
             {
                 chosen.RemoveAt(i);
+                released -= without;
             }
         }
 
@@ -365,7 +612,7 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
         return chosen;
     }
 
-    private int QueueOf(double service)
+    internal int QueueOf(double service)
     {
         var thresholds = Options.QueueThresholdsGpuSeconds;
         var queue = 0;
@@ -384,7 +631,48 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
     /// so the count restarts there. Only jobs below queue 0 are promoted, and the wait grows with the
     /// run time, so a job preempted moments after it started cannot bounce straight back.
     /// </summary>
-    private double Service(Job job, DateTimeOffset now, out DateTimeOffset? promoteAt)
+    /// <summary>
+    /// <see cref="Service"/>'s sum over every attempt but the last, with the promotion reset the last
+    /// attempt's start may bring: adding the last attempt's GPU-seconds to it gives what Service gives.
+    /// </summary>
+    internal double? ServiceBeforeLastAttempt(Job job)
+    {
+        // Only a job whose earlier attempts all ended has a fixed service before its last one.
+        if (job.Attempts.Count == 0 || job.Attempts.Take(job.Attempts.Count - 1).Any(a => a.EndedAt is null))
+        {
+            return null;
+        }
+
+        var gpus = QueuePass.Accelerators(job.Spec);
+        var knob = Options.PromoteKnob;
+        double service = 0;
+        var ran = TimeSpan.Zero;
+        DateTimeOffset? lastEnd = null;
+        var attempts = job.Attempts;
+        for (var a = 0; a < attempts.Count; a++)
+        {
+            var attempt = attempts[a];
+            if (lastEnd is { } end && knob > 0 && QueueOf(service) > 0 && attempt.StartedAt - end >= ran * knob)
+            {
+                service = 0;
+                ran = TimeSpan.Zero;
+            }
+
+            if (a == attempts.Count - 1)
+            {
+                break;
+            }
+
+            var ended = attempt.EndedAt!.Value;
+            ran += ended - attempt.StartedAt;
+            service += gpus * (ended - attempt.StartedAt).TotalSeconds;
+            lastEnd = attempt.EndedAt;
+        }
+
+        return service;
+    }
+
+    internal double Service(Job job, DateTimeOffset now, out DateTimeOffset? promoteAt)
     {
         promoteAt = null;
         var gpus = QueuePass.Accelerators(job.Spec);
@@ -417,4 +705,68 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
     }
 
     private readonly record struct Ranked(Job Job, int Queue);
+
+    /// <summary>
+    /// Each running job's GPUs and the service it had when its current attempt started (after any
+    /// promotion reset), kept per job object from pass to pass: a job preempted many times has many
+    /// attempts, and summing them for every running job on every pass was most of a LAS replay's time.
+    /// Only jobs running in the last pass are kept.
+    /// </summary>
+    internal sealed class RunningService
+    {
+        private Dictionary<long, Entry> _last = [];
+        private Dictionary<long, Entry> _now = [];
+
+        public void BeginPass()
+        {
+            (_last, _now) = (_now, _last);
+            _now.Clear();
+        }
+
+        public int Gpus(Job job) => Get(job).Gpus;
+
+        /// <summary>What <see cref="LasPolicy.Service"/> returns for the running job: the same sums in the same order.</summary>
+        public double Service(LasPolicy policy, Job job, int gpus, DateTimeOffset now)
+        {
+            var entry = Get(job);
+            if (entry.Base is null)
+            {
+                entry.Base = policy.ServiceBeforeLastAttempt(job) ?? double.NaN;
+            }
+
+            if (double.IsNaN(entry.Base.Value))
+            {
+                return policy.Service(job, now, out _);
+            }
+
+            var attempt = job.Attempts[^1];
+            return entry.Base.Value + gpus * ((attempt.EndedAt ?? now) - attempt.StartedAt).TotalSeconds;
+        }
+
+        private Entry Get(Job job)
+        {
+            if (_now.TryGetValue(job.Id, out var found) && ReferenceEquals(found.Job, job))
+            {
+                return found;
+            }
+
+            if (!_last.TryGetValue(job.Id, out found) || !ReferenceEquals(found.Job, job))
+            {
+                found = new Entry(job, QueuePass.Accelerators(job.Spec));
+            }
+
+            _now[job.Id] = found;
+            return found;
+        }
+
+        private sealed class Entry(Job job, int gpus)
+        {
+            public Job Job { get; } = job;
+
+            public int Gpus { get; } = gpus;
+
+            // Null until worked out; NaN when the job's attempts do not allow it (Service is used then).
+            public double? Base { get; set; }
+        }
+    }
 }

@@ -38,6 +38,16 @@ public sealed class ServerOptions
     /// <summary>The HTTP port. Default 8470; 0 picks a free port (tests).</summary>
     public int Port { get; set; } = 8470;
 
+    /// <summary>
+    /// The S3 endpoint's port (bucket = repository; docs/s3.md), on <see cref="ListenAddress"/>. Default: the
+    /// HTTP port plus one (8471 with the default port), or a free port when <see cref="Port"/> is 0; 0 picks a
+    /// free port; -1 turns the endpoint off.
+    /// </summary>
+    public int? S3Port { get; set; }
+
+    /// <summary>The S3 port in effect: <see cref="S3Port"/>, else derived from <see cref="Port"/> so that two servers on different ports never collide on the S3 one.</summary>
+    public int EffectiveS3Port => S3Port ?? (Port == 0 ? 0 : Port + 1);
+
     /// <summary>Scheduling policy by name. Default "default" (fair share, EASY backfill, cohort quotas; docs/scheduling.md).</summary>
     public string SchedulingPolicy { get; set; } = Scheduling.SchedulingPolicies.Default;
 
@@ -91,6 +101,40 @@ public sealed class ServerOptions
 
     /// <summary>How often the nodes of Slurm pools are read again from the controller (a newly declared Slurm pool is read within 2s). Default 30s; between 1s and 1h.</summary>
     public TimeSpan SlurmDiscoveryInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Where the artifact store keeps its blobs when <see cref="StoreBackend"/> is <c>local</c>. Default DATA/store.</summary>
+    public string? StoreDirectory { get; set; }
+
+    /// <summary>
+    /// The artifact store's blob backend: <c>local</c> (default; <see cref="StoreDirectory"/>) or
+    /// <c>s3://BUCKET[/PREFIX]</c> for any S3-compatible store (path-style; <see cref="StoreS3Endpoint"/>,
+    /// <see cref="StoreS3Region"/>, credentials from the options or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+    /// </summary>
+    public string StoreBackend { get; set; } = "local";
+
+    /// <summary>The S3 endpoint URL of an <c>s3://</c> store backend. Default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS S3 of the region.</summary>
+    public string? StoreS3Endpoint { get; set; }
+
+    /// <summary>The S3 signing region of an <c>s3://</c> store backend. Default: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1.</summary>
+    public string? StoreS3Region { get; set; }
+
+    /// <summary>The S3 access key id of an <c>s3://</c> store backend; give it with <see cref="StoreS3SecretAccessKey"/>. Default: AWS_ACCESS_KEY_ID.</summary>
+    public string? StoreS3AccessKeyId { get; set; }
+
+    /// <summary>The S3 secret key of an <c>s3://</c> store backend (never logged). Default: AWS_SECRET_ACCESS_KEY.</summary>
+    public string? StoreS3SecretAccessKey { get; set; }
+
+    /// <summary>
+    /// The artifact store's AES-256 key file (32 random bytes), created with mode 0600 on first start.
+    /// Default DATA/store.key; the STRATUM_STORE_KEY environment variable (64 hex digits or base64), when set, wins.
+    /// </summary>
+    public string? StoreKeyFile { get; set; }
+
+    /// <summary>zstd level of stored chunks: 1 (fast) to 19 (small), 0 stores them raw. Default 3.</summary>
+    public int StoreCompressionLevel { get; set; } = 3;
+
+    /// <summary>How often the leader samples node and job telemetry into the store (docs/observability.md#stored-telemetry); zero turns sampling off. Default 10s; otherwise between 1s and 10m.</summary>
+    public TimeSpan TelemetryInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>The least severe log messages written to the console. Default Information; <c>stratum up</c> uses Warning.</summary>
     public LogLevel MinimumLogLevel { get; set; } = LogLevel.Information;
@@ -153,6 +197,15 @@ public sealed class ServerOptions
             problems.Add($"port: {Port} is not a TCP port (0 to 65535)");
         }
 
+        if (EffectiveS3Port is < -1 or > 65535)
+        {
+            problems.Add($"s3Port: {EffectiveS3Port} is not a TCP port (0 to 65535, or -1 to turn the S3 endpoint off)");
+        }
+        else if (EffectiveS3Port == Port && Port != 0)
+        {
+            problems.Add($"s3Port: {EffectiveS3Port} is the HTTP port too; give the S3 endpoint its own port (default: the HTTP port plus one)");
+        }
+
         if (Scheduling.SchedulingPolicies.WhyNotLive(SchedulingPolicy) is { } notLive)
         {
             problems.Add($"schedulingPolicy: {notLive}");
@@ -168,6 +221,11 @@ public sealed class ServerOptions
             {
                 problems.Add($"{name}: {value} must be between 50ms and 10m");
             }
+        }
+
+        if (TelemetryInterval != TimeSpan.Zero && (TelemetryInterval < TimeSpan.FromSeconds(1) || TelemetryInterval > TimeSpan.FromMinutes(10)))
+        {
+            problems.Add($"telemetryInterval: {TelemetryInterval} must be 0 (off) or between 1s and 10m");
         }
 
         if (LeaderLease < TimeSpan.FromSeconds(1) || LeaderLease > TimeSpan.FromMinutes(5))
@@ -231,6 +289,8 @@ public sealed class ServerOptions
         {
             problems.Add($"slurmDiscoveryInterval: {SlurmDiscoveryInterval} must be between 1s and 1h");
         }
+
+        problems.AddRange(Store.StoreSettings.Problems(this));
 
         return problems;
     }

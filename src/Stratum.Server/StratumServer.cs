@@ -17,6 +17,8 @@ using Stratum.Server.Execution;
 using Stratum.Server.Hosting;
 using Stratum.Server.Leadership;
 using Stratum.Server.Metrics;
+using Stratum.Server.Store;
+using Stratum.Server.Store.S3;
 using Stratum.Server.Usage;
 
 namespace Stratum.Server;
@@ -98,6 +100,8 @@ public sealed partial class StratumServer : IAsyncDisposable
             services.AddSingleton(store);
             services.AddSingleton(new JobDirectories(Path.GetFullPath(options.JobsDirectory ?? Path.Combine(dataDirectory, "jobs"))));
             services.AddStratumExecution();
+            services.AddStratumStore(dataDirectory);
+            services.AddStratumS3();
             services.AddSingleton(ServerPolicy.Create(options));
             services.AddSingleton<SchedulerView>();
             services.AddSingleton<ControllerSignal>();
@@ -121,7 +125,11 @@ public sealed partial class StratumServer : IAsyncDisposable
             services.AddHostedService(provider => provider.GetRequiredService<ClusterController>());
             services.AddSingleton(provider => AlertService.Create(provider, dataDirectory));
             services.AddHostedService(provider => provider.GetRequiredService<AlertService>());
+            services.AddSingleton<Usage.BudgetTracker>();
+            services.AddHostedService(provider => provider.GetRequiredService<Usage.BudgetTracker>());
+            AddTelemetry(services);
             services.AddProblemDetails();
+            services.AddExceptionHandler<Hosting.StoreUnavailableHandler>();
             services.AddOpenApi();
             services.ConfigureHttpJsonOptions(json => Json.Configure(json.SerializerOptions));
 
@@ -210,12 +218,16 @@ public sealed partial class StratumServer : IAsyncDisposable
                 (await cache.ProjectsAsync(cancellationToken)).Count,
                 LeadershipInfo.Describe(leadership, controller)))).WithTags("Server").WithName("Info");
         app.MapJobs();
+        app.MapJobsExport();
         app.MapCluster();
         app.MapAccess();
         app.MapApply();
         app.MapPlan();
         app.MapUsage();
         app.MapAlerts();
+        MapTelemetryRoutes(app);
+        app.MapStore();
+        app.MapS3Keys();
     }
 
     private static Uri ListeningAddress(WebApplication app, ServerOptions options)

@@ -38,8 +38,9 @@ public sealed class SqliteMetadataStoreTests : MetadataStoreConformance, IDispos
         using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = DatabasePath, Pooling = false }.ToString());
         connection.Open();
         Assert.Equal("wal", Scalar(connection, "PRAGMA journal_mode"));
-        Assert.Equal("1", Scalar(connection, "SELECT COUNT(*) FROM schema_migrations"));
-        Assert.Equal(Make.T0.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture), Scalar(connection, "SELECT applied_at FROM schema_migrations"));
+        Assert.Equal(Migrations.All.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), Scalar(connection, "SELECT COUNT(*) FROM schema_migrations"));
+        Assert.Equal("1", Scalar(connection, "SELECT COUNT(DISTINCT applied_at) FROM schema_migrations"));
+        Assert.Equal(Make.T0.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture), Scalar(connection, "SELECT MIN(applied_at) FROM schema_migrations"));
     }
 
     [Fact]

@@ -220,3 +220,85 @@ public sealed class TrainingPlannerDeadlineExtremeTests
         Assert.All(result.Errors, e => Assert.DoesNotContain("∞", e.Message));
     }
 }
+
+public sealed class ExpertParallelTests
+{
+    private static readonly ModelSpec Mixtral = new() { Parameters = 46.7e9, ActiveParameters = 12.9e9, Layers = 32, Hidden = 4096, Heads = 32, KvHeads = 8, Vocabulary = 32_000 };
+
+    private static TrainingRequest Request(int? ep, double overlap = 0) =>
+        Make.Train(model: Mixtral, tokens: 1e12, gpu: "nvidia-h100-sxm", gpus: 256) with
+        {
+            TensorParallel = 2,
+            PipelineParallel = 4,
+            SequenceLength = 4096,
+            ExpertParallel = ep,
+            ExpertCopiesPerToken = 2,
+            ExpertAllToAllOverlap = overlap,
+        };
+
+    [Fact]
+    public void Plan_ExpertParallel_AllToAllBytesFollowTheFormula()
+    {
+        var plan = Make.Plan(Request(ep: 16));
+
+        // 4 all-to-alls (dispatch + combine, forward + backward) x micro-batches x layers/p x s/t x h x top-2 x bf16 x (ep-1)/ep.
+        var l = plan.Layout;
+        var expected = 2.0 * l.MicroBatchesPerStep * (32.0 / l.Pipeline) * 4096 / l.Tensor * 4096 * 2 * (2 + 2) * 15 / 16 / 1e9;
+        Assert.Equal(16, plan.Step.ExpertParallel);
+        Assert.Equal(expected, plan.Step.ExpertAllToAllGbPerGpu, expected * 0.001);
+    }
+
+    [Fact]
+    public void Plan_ExpertParallelAcrossServers_UsesTheScaleOutNetwork()
+    {
+        // t·ep = 2 x 16 spans four 8-GPU servers, so the exchange runs at 50 GB/s, not on NVLink.
+        var across = Make.Plan(Request(ep: 16));
+        var within = Make.Plan(Request(ep: 4));
+
+        Assert.Equal(across.Step.ExpertAllToAllGbPerGpu / 50, across.Step.ExpertAllToAllSeconds, across.Step.ExpertAllToAllSeconds * 0.01);
+        Assert.True(within.Step.ExpertAllToAllSeconds < within.Step.ExpertAllToAllGbPerGpu / 50);
+        Assert.True(across.Step.StepSeconds > within.Step.StepSeconds);
+    }
+
+    [Fact]
+    public void Plan_OverlappedAllToAll_IsNotExposed()
+    {
+        var exposed = Make.Plan(Request(ep: 16));
+        var hidden = Make.Plan(Request(ep: 16, overlap: 1));
+
+        Assert.Equal(0, hidden.Step.ExpertAllToAllExposedSeconds);
+        Assert.Equal(exposed.Step.ExpertAllToAllSeconds, hidden.Step.ExpertAllToAllSeconds, 1e-9);
+        Assert.True(hidden.GpuHours < exposed.GpuHours);
+    }
+
+    [Fact]
+    public void Plan_ExpertParallel_ShardsExpertWeights()
+    {
+        var ep1 = Make.Plan(Request(ep: 1));
+        var ep16 = Make.Plan(Request(ep: 16));
+
+        Assert.True(ep16.Memory.WeightsGb < ep1.Memory.WeightsGb / 2);
+        Assert.Equal(0, ep1.Step.ExpertAllToAllGbPerGpu);
+    }
+
+    [Fact]
+    public void Plan_DenseModel_HasNoAllToAll()
+    {
+        var plan = Make.Plan(Make.Train());
+
+        Assert.Equal(0, plan.Step.ExpertAllToAllSeconds);
+        Assert.Equal(1, plan.Step.ExpertParallel);
+    }
+
+    [Theory]
+    [InlineData(0, 2, 0.0, "expert-parallel")]
+    [InlineData(8, 0, 0.0, "expert-copies")]
+    [InlineData(8, 2, 1.5, "expert-overlap")]
+    [InlineData(8, 2, double.NaN, "expert-overlap")]
+    public void Plan_BadExpertSettings_NameTheField(int ep, int copies, double overlap, string field)
+    {
+        var result = new TrainingPlanner(Make.Catalog).Plan(Request(ep) with { ExpertCopiesPerToken = copies, ExpertAllToAllOverlap = overlap });
+
+        Assert.Equal(field, Assert.Single(result.Errors).Field);
+    }
+}

@@ -21,12 +21,21 @@ public sealed class ValidationTests
         { "Llama 3 405B", "H100 GPU-hours", 0.30 },
         { "Llama 2 70B", "A100 GPU-hours", 0.25 },
         { "LLaMA 65B", "A100 GPU-hours", 0.25 },
-        { "DeepSeek-V3 671B MoE", "H800 GPU-hours", 0.35 },
+        { "DeepSeek-V3 671B MoE", "H800 GPU-hours", 0.20 },
         { "Megatron-LM 1T", "TFLOP/s per GPU incl. recompute", 0.05 },
         { "ZeRO 7.5B, DP 64", "model-state GB, stage 0", 0.02 },
         { "ZeRO 7.5B, DP 64", "model-state GB, stage 1", 0.02 },
         { "ZeRO 7.5B, DP 64", "model-state GB, stage 2", 0.02 },
         { "ZeRO 7.5B, DP 64", "model-state GB, stage 3", 0.02 },
+        { "Llama 3.3 70B serving", "2 x H100 FP8, 5000/500, concurrency 1: ms per output token", 0.30 },
+        { "Llama 3.3 70B serving", "2 x H100 FP8, 5000/500, concurrency 1: ms to first token", 0.30 },
+        { "Llama 3.3 70B serving", "2 x H100 FP8, 5000/500, concurrency 50: output tokens/s", 0.30 },
+        { "Llama 2 70B serving", "1 x H200 FP8, 2048/2048, batch 64: output tokens/s", 0.30 },
+        { "Llama 2 70B serving", "1 x H200 FP8, 2048/128, batch 64: output tokens/s", 0.30 },
+
+        // TensorRT-LLM 0.5 (2023) ran TP4 decode about 3x slower than HBM bandwidth allows; kept as published, with
+        // its error, so that a change which makes it worse still fails (docs/planning.md explains the gap).
+        { "Llama 2 70B serving", "4 x H100 FP8, 2048/2048, batch 64: output tokens/s (TRT-LLM 0.5)", 2.2 },
     };
 
     [Theory]
@@ -53,5 +62,6 @@ public sealed class ValidationTests
         // Only the two efficiency calibrations may be fitted; everything else is a prediction.
         Assert.Equal(2, Cases.Count(c => c.Calibration));
         Assert.True(Cases.Count(c => c.Kind == "prediction") >= 8);
+        Assert.True(Cases.Count(c => c.Kind == "prediction" && c.Name.EndsWith("serving", StringComparison.Ordinal)) >= 3);
     }
 }

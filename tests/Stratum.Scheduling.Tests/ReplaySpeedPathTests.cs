@@ -21,11 +21,93 @@ public sealed class ReplaySpeedPathTests
     [InlineData("las", 1)]
     [InlineData("las", 2)]
     [InlineData("las-fine-q5m", 3)]
+    [InlineData("las-fine", 4)]
+    [InlineData("las-fine", 5)]
+    [InlineData("las-fine-q5m", 6)]
+    [InlineData("las-g4", 7)]
+    [InlineData("las-q5m", 8)]
     public void Schedule_FastPathOverReplay_DecidesAsPlainPath(string policyName, int seed)
+    {
+        var fast = SchedulingPolicies.CreateForSimulation(policyName);
+
+        var (passes, started, arrivals) = Replay(fast, () => SchedulingPolicies.CreateForSimulation(policyName), seed, jobs: 160);
+
+        Assert.True(passes > 50, $"only {passes} passes");
+        Assert.True(started >= arrivals, $"{started} starts for {arrivals} jobs");
+        if (fast is LasPolicy las)
+        {
+            // The index must stay in step through starts, preemptions and arrivals, not be rebuilt each pass.
+            Assert.True(las.IndexRebuilds <= 1, $"the LAS queue index was rebuilt {las.IndexRebuilds} times over {passes} passes");
+        }
+    }
+
+    /// <summary>
+    /// Settings that make LAS promote and preempt often (a low promotion knob, low thresholds, a minimum
+    /// run), so that promotions due while jobs wait, preempted jobs rejoining the queue and victims still
+    /// inside their minimum run all happen many times in one small replay.
+    /// </summary>
+    [Theory]
+    [InlineData(1.0, 0, 11)]
+    [InlineData(1.0, 120, 12)]
+    [InlineData(0.5, 0, 13)]
+    [InlineData(2.0, 60, 14)]
+    [InlineData(0.0, 0, 15)]
+    public void Schedule_LasIndexedWalkUnderHeavyPromotion_DecidesAsPlainPath(double promoteKnob, int minRunSeconds, int seed)
+    {
+        var options = new LasOptions
+        {
+            QueueThresholdsGpuSeconds = LasOptions.Geometric(200, 2, 6),
+            PromoteKnob = promoteKnob,
+            MinRunBeforePreemption = TimeSpan.FromSeconds(minRunSeconds),
+        };
+        var fast = new LasPolicy(options);
+
+        var (passes, started, arrivals) = Replay(fast, () => new LasPolicy(options), seed, jobs: 220);
+
+        Assert.True(passes > 50, $"only {passes} passes");
+        Assert.True(started > arrivals, $"{started} starts for {arrivals} jobs: nothing was preempted and restarted");
+        Assert.True(fast.IndexRebuilds <= 1, $"the LAS queue index was rebuilt {fast.IndexRebuilds} times over {passes} passes");
+    }
+
+    [Fact]
+    public void Schedule_LasQueueChangedBehindTheIndex_RebuildsAndDecidesAsPlainPath()
+    {
+        // A caller that drops a queued job without it having started breaks the index's bookkeeping;
+        // the policy must notice and decide from the queue as it is, not from what it remembers.
+        var nodes = new List<Node> { Make.Node("n1", gpus: 4) };
+        var projects = new[] { Make.Project("vision") };
+        var running = Make.Running(9, [Make.On("n1", 0, 1, 2, 3)], gpus: 4, preemptible: false);
+        var queued = new List<Job> { Make.Job(1, gpus: 2, submittedSecond: 1), Make.Job(2, gpus: 2, submittedSecond: 2), Make.Job(3, gpus: 2, submittedSecond: 3) };
+        var policy = new LasPolicy();
+        var capacity = new RunningCapacity(nodes);
+        capacity.Add(running);
+        ClusterSnapshot Snapshot(List<Job> queue, List<Job> runningJobs) => new()
+        {
+            Now = queue[0].SubmittedAt.AddSeconds(10), Nodes = nodes, Projects = projects, Queued = queue, Running = runningJobs,
+            ExplainPending = false, QueuedInSubmitOrder = true, Capacity = capacity,
+        };
+        Assert.Empty(policy.Schedule(Snapshot(queued, [running])).Starts);
+
+        queued.RemoveAt(0);
+        capacity.Remove(running);
+        var actual = policy.Schedule(Snapshot(queued, []));
+
+        var expected = new LasPolicy().Schedule(Snapshot([.. queued], []) with { QueuedInSubmitOrder = false, Capacity = null });
+        Assert.Equal(Describe(expected), Describe(actual));
+        Assert.Equal([2L, 3L], actual.Starts.Select(s => s.JobId).Order());
+        Assert.True(policy.IndexRebuilds >= 2, $"{policy.IndexRebuilds} rebuilds");
+    }
+
+    /// <summary>
+    /// Replays random jobs on a small cluster, asking <paramref name="fast"/> (one instance, fast-path
+    /// snapshot) and a fresh plain-path policy from <paramref name="plain"/> on every pass, and asserts
+    /// they decide alike; returns the passes made, the starts (restarts included) and the jobs replayed.
+    /// </summary>
+    private static (int Passes, int Started, int Arrivals) Replay(ISchedulingPolicy fast, Func<ISchedulingPolicy> plain, int seed, int jobs)
     {
         var random = new Random(seed);
         var nodes = Enumerable.Range(1, 6).Select(i => Make.Node($"n{i}", cpus: 64, memoryGi: 512, gpus: i % 3 == 0 ? 8 : 4)).ToList();
-        var arrivals = Enumerable.Range(1, 160).Select(id =>
+        var arrivals = Enumerable.Range(1, jobs).Select(id =>
         {
             var gpus = random.Next(10) switch { 0 => 0, 1 => 8, 2 => 2, 3 => 3, 9 => 16, _ => 1 };
             var replicas = gpus > 8 ? 2 : 1;
@@ -36,7 +118,6 @@ public sealed class ReplaySpeedPathTests
         }).OrderBy(a => a.Job.SubmittedAt).ThenBy(a => a.Job.Id).ToList();
         var durations = arrivals.ToDictionary(a => a.Job.Id, a => a.Duration);
         var projects = new[] { Make.Project("vision"), Make.Project("speech") };
-        var fast = SchedulingPolicies.CreateForSimulation(policyName);
         var capacity = new RunningCapacity(nodes);
         var queued = new List<Job>();
         var running = new Dictionary<long, (Job Job, DateTimeOffset EndsAt)>();
@@ -62,7 +143,7 @@ public sealed class ReplaySpeedPathTests
             if (queued.Count > 0)
             {
                 var runningJobs = running.Values.Select(r => r.Job).OrderBy(j => j.Id).ToList();
-                var expected = SchedulingPolicies.CreateForSimulation(policyName).Schedule(new ClusterSnapshot
+                var expected = plain().Schedule(new ClusterSnapshot
                 {
                     Now = now, Nodes = nodes, Projects = projects, Queued = [.. queued], Running = runningJobs,
                     KnownDurations = durations, ExplainPending = false,
@@ -113,8 +194,7 @@ public sealed class ReplaySpeedPathTests
             now = candidates.Min();
         }
 
-        Assert.True(passes > 50, $"only {passes} passes");
-        Assert.True(started >= arrivals.Count, $"{started} starts for {arrivals.Count} jobs");
+        return (passes, started, arrivals.Count);
     }
 
     [Fact]

@@ -20,6 +20,7 @@ public static class JobsCommand
         command.Subcommands.Add(Cancel(environment));
         command.Subcommands.Add(Why(environment));
         command.Subcommands.Add(Wait(environment));
+        command.Subcommands.Add(JobsExportCommand.Create(environment));
         return command;
     }
 

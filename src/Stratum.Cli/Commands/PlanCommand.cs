@@ -41,6 +41,10 @@ public static class PlanCommand
         ("tp", "Fix the tensor-parallel degree"),
         ("pp", "Fix the pipeline-parallel degree"),
         ("inter-node-gbps", "Scale-out bandwidth per GPU in GB/s (default 50 = 400 Gb/s)"),
+        ("expert-parallel", "Mixture of experts: ranks the experts are spread over (default one server)"),
+        ("expert-copies", "Mixture of experts: ranks each token is sent to (top-k; default 2)"),
+        ("moe-layers", "Mixture of experts: layers with experts (default all)"),
+        ("expert-overlap", "Mixture of experts: share of the all-to-all hidden behind compute, 0-1 (default 0)"),
         ("checkpoint-interval", "Hours between checkpoints (default 1)"),
         ("grid-intensity", "kg CO2 per kWh (default from the catalog)"),
         ("spot-interruptions", "Spot interruptions per instance-hour (default 0.2 a month)"),
@@ -100,7 +104,7 @@ public static class PlanCommand
             [("hours", "GPU-hours, for example 100000"), ("gpu", "Accelerator name from the catalog"), ("gpus", "GPUs running at once (default one server)"), ("deadline", "Finish within (90d, 12w, 2000h)")],
             GpuHours));
 
-        var validate = new Command("validate", "Compare the planner with published training runs");
+        var validate = new Command("validate", "Compare the planner with published training runs and serving benchmarks");
         validate.WithAction(environment, run => Task.FromResult(Validate(run)));
         command.Subcommands.Add(validate);
 
@@ -160,6 +164,10 @@ public static class PlanCommand
             TensorParallel = input.Whole("tp"),
             PipelineParallel = input.Whole("pp"),
             InterNodeGBpsPerGpu = input.Number("inter-node-gbps") ?? 50,
+            ExpertParallel = input.Whole("expert-parallel"),
+            ExpertCopiesPerToken = input.Whole("expert-copies") ?? 2,
+            MoeLayers = input.Whole("moe-layers"),
+            ExpertAllToAllOverlap = input.Number("expert-overlap", allowZero: true) ?? 0,
             CheckpointIntervalHours = input.Number("checkpoint-interval") ?? 1,
             GridKgCo2PerKwh = input.Number("grid-intensity", allowZero: true),
             SpotInterruptionsPerInstanceHour = input.Number("spot-interruptions", allowZero: true) ?? (0.2 / 730),
@@ -330,12 +338,12 @@ public static class PlanCommand
             ("utilisation", Markup.Escape($"MFU {plan.Mfu:P1}, goodput {plan.Goodput:P1}, {Num(plan.AchievedTflopsPerGpu)} TFLOP/s per GPU delivered")),
             ("time", $"[bold]{Num(plan.WallClockDays)} days[/], {Num(plan.GpuHours)} GPU-hours{Markup.Escape(deadline)}"),
             ("memory per GPU", Markup.Escape($"{Num(plan.MemoryPerGpuGb)} of {Num(plan.GpuMemoryGb)} GB: weights {Num(plan.Memory.WeightsGb)}, gradients {Num(plan.Memory.GradientsGb)}, optimiser {Num(plan.Memory.OptimizerGb)}, activations {Num(plan.Memory.ActivationsGb)}")),
-            ("step", Markup.Escape($"{Num(plan.Step.StepSeconds)} s: compute {Num(plan.Step.ComputeSeconds)}, bubble {Num(plan.Step.PipelineBubbleSeconds)}, tensor-parallel {Num(plan.Step.TensorParallelSeconds)}, " +
-                $"data-parallel {Num(plan.Step.DataParallelSeconds)} ({Num(plan.Step.DataParallelExposedSeconds)} exposed, {Num(plan.Step.DataParallelGbPerGpu)} GB/GPU), pipeline sends {Num(plan.Step.PipelineSendSeconds)}")),
+            ("step", Markup.Escape($"{Num(plan.Step.StepSeconds)} s per optimiser step ({plan.Layout.MicroBatchesPerStep} micro-batches); breakdown below")),
             ("network", plan.Step.NetworkBound ? "[red]bottleneck[/]: " + Markup.Escape(plan.Step.Bottleneck) : Markup.Escape($"not the bottleneck ({plan.Step.ExposedCommunicationFraction:P0} of a step exposed; largest: {plan.Step.Bottleneck})")),
             ("storage", Markup.Escape($"dataset {Num(plan.Storage.DatasetTb)} TB, checkpoint {Num(plan.Storage.CheckpointTb)} TB, {Num(plan.Storage.TotalTb)} TB in all; {Num(plan.Storage.CheckpointWriteGBps)} GB/s write to checkpoint every {Num(plan.Storage.CheckpointIntervalHours)} h")),
             ("power", Markup.Escape($"{plan.Power.Servers} servers, {Num(plan.Power.ItKw)} kW IT ({Num(plan.Power.FacilityKw)} kW with PUE), {plan.Power.Racks} racks; {Num(plan.Power.EnergyMwh)} MWh, {Num(plan.Power.Co2Tonnes)} t CO2 at {Num(plan.Power.GridKgCo2PerKwh)} kg/kWh")),
         ]));
+        WriteStep(terminal, plan.Step);
         WriteCosts(terminal, plan.Costs, "TOTAL $");
         if (plan.Cheapest is { } cheapest)
         {
@@ -359,6 +367,29 @@ public static class PlanCommand
         ]));
         WriteCosts(terminal, plan.CostsPerHour, "$ PER HOUR");
         WriteWorking(terminal, plan.Working);
+    }
+
+    /// <summary>Where a step's time goes: the parts add up to the step, so an engineer sees what to fix first.</summary>
+    private static void WriteStep(Terminal terminal, StepBreakdown step)
+    {
+        var table = Format.Table("STEP PART", "SECONDS", "SHARE", "GB PER GPU", "ON THE CRITICAL PATH");
+        void Row(string part, double seconds, double exposed, double? gb)
+        {
+            var share = step.StepSeconds > 0 ? (exposed / step.StepSeconds).ToString("P0", CultureInfo.InvariantCulture) : "-";
+            table.AddRow(Format.Cell(part), Num(seconds), share, gb is { } g ? Num(g) : "", Markup.Escape(exposed >= seconds ? "all" : $"{Num(exposed)} s exposed"));
+        }
+
+        Row("compute", step.ComputeSeconds, step.ComputeSeconds, null);
+        Row("pipeline bubble", step.PipelineBubbleSeconds, step.PipelineBubbleSeconds, null);
+        Row("tensor-parallel all-reduce", step.TensorParallelSeconds, step.TensorParallelSeconds, step.TensorParallelGbPerGpu);
+        Row("data-parallel all-reduce", step.DataParallelSeconds, step.DataParallelExposedSeconds, step.DataParallelGbPerGpu);
+        Row("pipeline sends", step.PipelineSendSeconds, step.PipelineSendSeconds, step.PipelineGbPerGpu);
+        if (step.ExpertParallel > 1)
+        {
+            Row($"expert all-to-all (EP {step.ExpertParallel})", step.ExpertAllToAllSeconds, step.ExpertAllToAllExposedSeconds, step.ExpertAllToAllGbPerGpu);
+        }
+
+        terminal.Result(table);
     }
 
     private static void WriteCosts(Terminal terminal, IReadOnlyList<CostOption> costs, string totalHeader)

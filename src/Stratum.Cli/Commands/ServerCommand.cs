@@ -21,6 +21,7 @@ public static class ServerCommand
             HelpName = "URL",
         };
         var port = new Option<int?>("--port") { Description = "HTTP port (overrides the config file)" };
+        var s3Port = new Option<int?>("--s3-port") { Description = "S3 endpoint port (overrides the config file; default: the HTTP port plus one; -1 turns it off)" };
         var alerts = new Option<string?>("--alerts")
         {
             Description = "Alert rules and webhooks in YAML (docs/observability.md#alerts; default DATA/alerts.yaml when it exists)",
@@ -30,7 +31,7 @@ public static class ServerCommand
         {
             Description = "Check the settings, the data directory, the port and the database without starting or changing anything; exit 0 when a start would succeed",
         };
-        var command = new Command("server", "Run the Stratum server (settings from --config, overridden by options) until SIGTERM") { config, database, port, alerts, checkConfig };
+        var command = new Command("server", "Run the Stratum server (settings from --config, overridden by options) until SIGTERM") { config, database, port, s3Port, alerts, checkConfig };
         return command.WithAction(environment, run =>
         {
             var result = run.Get(config) is { } file ? ServerConfigFile.Load(file) : ServerConfigFile.Parse("{}", "defaults");
@@ -42,6 +43,11 @@ public static class ServerCommand
             if (result.IsValid && run.Get(port) is { } number)
             {
                 result.Options!.Port = number;
+            }
+
+            if (result.IsValid && run.Get(s3Port) is { } s3)
+            {
+                result.Options!.S3Port = s3;
             }
 
             if (result.IsValid && run.Get(alerts) is { } rules)

@@ -16,7 +16,8 @@ public static class UpCommand
     {
         var demo = new Option<bool>("--demo") { Description = "Also create two projects and run a handful of jobs that show queueing, quotas, failure and preemption" };
         var port = new Option<int>("--port") { Description = "HTTP port on 127.0.0.1 (0 picks a free one and writes it to connection.json)", DefaultValueFactory = _ => DefaultPort };
-        var command = new Command("up", "Run Stratum on this machine until Ctrl-C (data in ./.stratum unless --data)") { demo, port };
+        var s3Port = new Option<int?>("--s3-port") { Description = "Port of the S3 endpoint over the store's repositories (default: --port plus one, 8471; -1 turns it off)" };
+        var command = new Command("up", "Run Stratum on this machine until Ctrl-C (data in ./.stratum unless --data)") { demo, port, s3Port };
         return command.WithAction(environment, run =>
         {
             var withDemo = run.Get(demo);
@@ -25,6 +26,7 @@ public static class UpCommand
                 DataDirectory = Path.GetFullPath(StratumClient.ResolveDataDirectory(run.DataOption, environment.Variables)),
                 ListenAddress = "127.0.0.1",
                 Port = run.Get(port),
+                S3Port = run.Get(s3Port),
 
                 // The terminal is for the banner and the demo; the server's routine log lines would drown them.
                 MinimumLogLevel = LogLevel.Warning,

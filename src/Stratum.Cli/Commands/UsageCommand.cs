@@ -35,11 +35,14 @@ public static class UsageCommand
                 return ExitCodes.Ok;
             }
 
-            var table = Format.Table(report.By.ToUpperInvariant(), "GPU-HOURS", "CPU-HOURS", "MEMORY GIB-HOURS", "COST", "JOBS");
+            var budgets = report.Rows.Any(r => r.Budget is not null);
+            string[] columns = [report.By.ToUpperInvariant(), "GPU-HOURS", "CPU-HOURS", "MEMORY GIB-HOURS", "COST", "JOBS"];
+            var table = Format.Table(budgets ? [.. columns, "SPENT THIS MONTH / BUDGET"] : columns);
             foreach (var row in report.Rows.Append(report.Total))
             {
                 var key = row == report.Total ? "[bold]total[/]" : Format.Cell(row.Key);
-                table.AddRow(key, Number(row.GpuHours), Number(row.CpuHours), Number(row.MemoryGbHours), Markup.Escape(Money(row)), row.Jobs.ToString(CultureInfo.InvariantCulture));
+                string[] cells = [key, Number(row.GpuHours), Number(row.CpuHours), Number(row.MemoryGbHours), Markup.Escape(Money(row)), row.Jobs.ToString(CultureInfo.InvariantCulture)];
+                table.AddRow(budgets ? [.. cells, Markup.Escape(BudgetCell(row.Budget))] : cells);
             }
 
             run.Terminal.Result(table);
@@ -47,6 +50,9 @@ public static class UsageCommand
             return ExitCodes.Ok;
         });
     }
+
+    private static string BudgetCell(BudgetDto? budget) => budget is null ? "" :
+        $"{budget.SpentThisMonth.ToString("0.00", CultureInfo.InvariantCulture)} / {budget.Monthly.ToString("0.##", CultureInfo.InvariantCulture)} {budget.Currency} ({budget.Used.ToString("0%", CultureInfo.InvariantCulture)})";
 
     private static string Number(double value) => value.ToString("0.##", CultureInfo.InvariantCulture);
 

@@ -48,6 +48,14 @@ public static class ServerConfigFile
             options.DataDirectory = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, options.DataDirectory));
         }
 
+        if (result.Options is { } storeOptions)
+        {
+            // The store's paths, like the data directory, are relative to the config file.
+            var configDirectory = Path.GetDirectoryName(Path.GetFullPath(path))!;
+            storeOptions.StoreDirectory = storeOptions.StoreDirectory is { Length: > 0 } store && !Path.IsPathRooted(store) ? Path.GetFullPath(Path.Combine(configDirectory, store)) : storeOptions.StoreDirectory;
+            storeOptions.StoreKeyFile = storeOptions.StoreKeyFile is { Length: > 0 } key && !Path.IsPathRooted(key) ? Path.GetFullPath(Path.Combine(configDirectory, key)) : storeOptions.StoreKeyFile;
+        }
+
         return result;
     }
 
@@ -116,6 +124,11 @@ public static class ServerConfigFile
     private static bool TryConvert(string value, Type type, out object? converted, out string expected)
     {
         converted = null;
+        if (Nullable.GetUnderlyingType(type) is { } inner)
+        {
+            return TryConvert(value, inner, out converted, out expected);
+        }
+
         if (type == typeof(string))
         {
             expected = "text";

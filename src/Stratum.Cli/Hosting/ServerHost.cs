@@ -51,7 +51,8 @@ public static class ServerHost
         }
         catch (Exception e) when (FindAddressInUse(e))
         {
-            terminal.Fail($"port {options.Port} on {options.ListenAddress} is in use (is another 'stratum up' running? stop it, or pick another port with --port)");
+            var ports = options.EffectiveS3Port > 0 ? $"port {options.Port} or {options.EffectiveS3Port} (S3)" : $"port {options.Port}";
+            terminal.Fail($"{ports} on {options.ListenAddress} is in use (is another 'stratum up' running? stop it, or pick other ports with --port and --s3-port)");
             return ExitCodes.Failure;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -128,6 +129,11 @@ public static class ServerHost
         var cli = terminal.InvokedAs;
         output.MarkupLine($"[green]Stratum is running at[/] [bold]{Markup.Escape(server.Address.ToString())}[/]");
         output.MarkupLine($"  data   {Markup.Escape(server.DataDirectory)}");
+        if (server.S3Address is { } s3)
+        {
+            output.MarkupLine($"  s3     {Markup.Escape(s3.ToString())} [grey](bucket = repository; keys: {Markup.Escape(cli)} store keys create)[/]");
+        }
+
         output.MarkupLine($"  token  {Markup.Escape(connection)} [grey](the CLI on this machine reads it: no login needed)[/]");
         if (showTry)
         {

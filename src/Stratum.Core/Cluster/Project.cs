@@ -84,5 +84,7 @@ public sealed record Project
 
     public Quota Quota { get; init; } = Quota.Unlimited;
 
+    public Budget? Budget { get; init; }
+
     public DateTimeOffset CreatedAt { get; init; }
 }

@@ -45,7 +45,18 @@ public sealed record AlertRuleSet(IReadOnlyList<AlertRule> Rules, IReadOnlyList<
 public static partial class AlertRuleFile
 {
     private static readonly string[] Severities = ["critical", "warning", "info"];
-    private static readonly string[] RuleFields = ["name", "expr", "for", "severity", "labels", "annotations"];
+    private static readonly string[] RuleFields = ["name", "kind", "expr", "for", "severity", "labels", "annotations"];
+
+    /// <summary>
+    /// Built-in rule kinds: a rule that names one needs no expr. <c>budget</c> fires once for every
+    /// threshold of a project's monthly budget that spend reaches, and resolves when the month changes.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, (string DefaultName, string Expression, string Summary)> Kinds =
+        new Dictionary<string, (string, string, string)>(StringComparer.Ordinal)
+        {
+            ["budget"] = ("ProjectBudget", "stratum_project_budget_threshold_reached > 0",
+                "project {{ $labels.project }} has spent {{ $labels.threshold }} of its monthly budget"),
+        };
 
     public static (AlertRuleSet? Rules, IReadOnlyList<string> Errors) Parse(string yaml, string source = "alerts.yaml")
     {
@@ -140,8 +151,23 @@ public static partial class AlertRuleFile
         }
 
         var name = Scalar(Child(map, "name"));
-        var where = $"rules[{index}]" + (string.IsNullOrEmpty(name) ? "" : $" ({name})");
         var ok = true;
+        (string DefaultName, string Expression, string Summary)? kind = null;
+        if (Child(map, "kind") is { } kindNode)
+        {
+            if (Kinds.TryGetValue(Scalar(kindNode) ?? "", out var builtIn))
+            {
+                kind = builtIn;
+                name = string.IsNullOrEmpty(name) ? builtIn.DefaultName : name;
+            }
+            else
+            {
+                error(kindNode, $"rules[{index}].kind", $"'{Scalar(kindNode)}' is not a built-in rule kind; use {string.Join(", ", Kinds.Keys)}, or leave kind out and write expr");
+                ok = false;
+            }
+        }
+
+        var where = $"rules[{index}]" + (string.IsNullOrEmpty(name) ? "" : $" ({name})");
         foreach (var (key, _) in map.Children)
         {
             if (key is YamlScalarNode { Value: { } field } && !RuleFields.Contains(field))
@@ -159,7 +185,13 @@ public static partial class AlertRuleFile
         }
 
         var exprNode = Child(map, "expr");
-        var expression = string.IsNullOrWhiteSpace(Scalar(exprNode)) ? null : AlertExpression.TryParse(Scalar(exprNode)!, out var problem) ?? Fail(problem);
+        if (kind is not null && exprNode is not null)
+        {
+            error(exprNode, $"{where}.expr", "a rule with a built-in kind has its expression already; remove expr or kind");
+            return null;
+        }
+
+        var expression = kind is { } known ? AlertExpression.TryParse(known.Expression, out _) : string.IsNullOrWhiteSpace(Scalar(exprNode)) ? null : AlertExpression.TryParse(Scalar(exprNode)!, out var problem) ?? Fail(problem);
         AlertExpression? Fail(string? problem)
         {
             error(exprNode!, $"{where}.expr", problem ?? "is not an expression");
@@ -167,7 +199,7 @@ public static partial class AlertRuleFile
             return null;
         }
 
-        if (exprNode is null || (expression is null && ok))
+        if (kind is null && (exprNode is null || (expression is null && ok)))
         {
             error(exprNode ?? map, $"{where}.expr", "is required, for example stratum_node_ready{state=\"Down\"} > 0");
             ok = false;
@@ -200,6 +232,11 @@ public static partial class AlertRuleFile
 
         var labels = StringMap(Child(map, "labels"), $"{where}.labels", error, ref ok, checkNames: true);
         var annotations = StringMap(Child(map, "annotations"), $"{where}.annotations", error, ref ok, checkNames: false);
+        if (kind is { } withSummary && !annotations.ContainsKey("summary"))
+        {
+            annotations["summary"] = withSummary.Summary;
+        }
+
         return ok ? new AlertRule(name!, expression!, forDuration, severity, labels, annotations) : null;
     }
 

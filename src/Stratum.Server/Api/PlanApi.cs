@@ -55,16 +55,20 @@ public static class PlanApi
             InterNodeGBpsPerGpu = body.InterNodeGbps ?? 50,
             CheckpointIntervalHours = body.CheckpointIntervalHours ?? 1,
             GridKgCo2PerKwh = body.GridIntensity,
+            ExpertParallel = body.ExpertParallel,
+            ExpertCopiesPerToken = body.ExpertCopies ?? 2,
+            MoeLayers = body.MoeLayers,
+            ExpertAllToAllOverlap = body.ExpertOverlap ?? 0,
         };
         if (errors.Count > 0)
         {
             // Report every problem at once: the planner's own checks too, minus fields already named.
-            errors.AddRange(request.Validate().Where(e => errors.TrueForAll(x => x.Field != e.Field)));
+            errors.AddRange(ForRest(request.Validate()).Where(e => errors.TrueForAll(x => x.Field != e.Field)));
             return Problems.Validation(errors);
         }
 
         var result = new TrainingPlanner(CatalogLoader.Default).Plan(request);
-        return result.Plan is { } plan ? Results.Ok(plan) : Problems.Validation(result.Errors);
+        return result.Plan is { } plan ? Results.Ok(plan) : Problems.Validation(ForRest(result.Errors));
     }
 
     private static async Task<IResult> ServeAsync(HttpRequest http, CancellationToken cancellationToken)
@@ -92,13 +96,30 @@ public static class PlanApi
         if (errors.Count > 0)
         {
             // Report every problem at once: the planner's own checks too, minus fields already named.
-            errors.AddRange(request.Validate().Where(e => errors.TrueForAll(x => x.Field != e.Field)));
+            errors.AddRange(ForRest(request.Validate()).Where(e => errors.TrueForAll(x => x.Field != e.Field)));
             return Problems.Validation(errors);
         }
 
         var result = new ServingPlanner(CatalogLoader.Default).Plan(request);
-        return result.Plan is { } plan ? Results.Ok(plan) : Problems.Validation(result.Errors);
+        return result.Plan is { } plan ? Results.Ok(plan) : Problems.Validation(ForRest(result.Errors));
     }
+
+    /// <summary>
+    /// The planner names fields as the CLI options (input-tokens, deadline); a REST caller sent the body's
+    /// camelCase names (inputTokens, deadlineDays), so the problem names those.
+    /// </summary>
+    private static IEnumerable<ValidationError> ForRest(IEnumerable<ValidationError> errors) => errors.Select(e => e with
+    {
+        Field = e.Field switch
+        {
+            "deadline" => "deadlineDays",
+            "checkpoint-interval" => "checkpointIntervalHours",
+            "inter-node-gbps" => "interNodeGbps",
+            "expert-copies" => "expertCopies",
+            "expert-overlap" => "expertOverlap",
+            var field => string.Concat(field.Split('-').Select((part, i) => i == 0 || part.Length == 0 ? part : char.ToUpperInvariant(part[0]) + part[1..])),
+        },
+    });
 
     private static double Required(double? value, string field, List<ValidationError> errors)
     {
@@ -227,6 +248,14 @@ public sealed record TrainPlanBody : ModelPlanBody
     public double? CheckpointIntervalHours { get; init; }
 
     public double? GridIntensity { get; init; }
+
+    public int? ExpertParallel { get; init; }
+
+    public int? ExpertCopies { get; init; }
+
+    public int? MoeLayers { get; init; }
+
+    public double? ExpertOverlap { get; init; }
 }
 
 /// <summary>POST /api/v1/plan/serve.</summary>

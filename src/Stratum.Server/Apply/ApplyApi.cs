@@ -72,6 +72,17 @@ public sealed class InfraDocument
         public string? Description { get; set; }
 
         public QuotaEntry? Quota { get; set; }
+
+        public BudgetEntry? Budget { get; set; }
+    }
+
+    public sealed class BudgetEntry
+    {
+        public decimal? Monthly { get; set; }
+
+        public string? Currency { get; set; }
+
+        public List<decimal>? Thresholds { get; set; }
     }
 
     public sealed class QuotaEntry
@@ -155,7 +166,7 @@ public static class ApplyApi
         }
 
         var now = time.GetUtcNow();
-        var plan = await PlanAsync(document, store, now, cancellationToken);
+        var plan = await PlanAsync(document, BudgetModel.LineFinder(request.Document ?? ""), store, now, cancellationToken);
         if (plan.Errors.Count > 0)
         {
             return Problems.Validation(plan.Errors);
@@ -181,7 +192,7 @@ public static class ApplyApi
 
     private sealed record Plan(List<PlannedChange> Changes, List<ValidationError> Errors);
 
-    private static async Task<Plan> PlanAsync(InfraDocument document, IMetadataStore store, DateTimeOffset now, CancellationToken cancellationToken)
+    private static async Task<Plan> PlanAsync(InfraDocument document, Func<string, int?> lineOf, IMetadataStore store, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var changes = new List<PlannedChange>();
         var errors = new List<ValidationError>();
@@ -237,8 +248,9 @@ public static class ApplyApi
 
             var quotaDto = entry.Quota?.ToDto() ?? new QuotaDto();
             var quota = quotaDto.ToQuota($"projects[{i}].quota", errors);
+            var budget = entry.Budget is { } budgetEntry ? BudgetModel.ToBudget(budgetEntry, $"projects[{i}].budget", lineOf, errors) : null;
             var existing = projects.FirstOrDefault(p => p.Name == name);
-            var project = new Project { Name = name, Description = entry.Description, Quota = quota, CreatedAt = existing?.CreatedAt ?? now };
+            var project = new Project { Name = name, Description = entry.Description, Quota = quota, Budget = budget, CreatedAt = existing?.CreatedAt ?? now };
             knownProjects.Add(name);
             changes.Add(Change("project", name, existing is null ? null : Comparable(existing), Comparable(project), (audit, ct) => store.Cluster.UpsertProjectAsync(project, audit, ct)));
         }
@@ -292,7 +304,12 @@ public static class ApplyApi
         return new Plan(changes, errors);
     }
 
-    private static object Comparable(Project project) => new { project.Description, Quota = project.Quota.ToDto() };
+    private static object Comparable(Project project) => new
+    {
+        project.Description,
+        Quota = project.Quota.ToDto(),
+        Budget = project.Budget is { } budget ? new { budget.Monthly, budget.Currency, budget.Thresholds } : null,
+    };
 
     private static object Comparable(Node node) => new
     {

@@ -36,11 +36,23 @@ public static class UsageApi
         var jobs = await JobsInWindowAsync(store, caller, from, cancellationToken);
         var slices = UsageCalculator.Slices(jobs, nodes.ToDictionary(n => n.Name, n => n.Pool), pools, from, until);
         var (rows, total) = UsageCalculator.Group(slices, grouping);
+        var rowDtos = rows.Select(ToDto).ToList();
+        if (grouping == UsageGrouping.Project)
+        {
+            // Budgets count the calendar month whatever --since says, so they are computed on their own.
+            var budgets = (await BudgetCalculator.LoadAsync(store, until, cancellationToken))
+                .Where(b => caller.IsAdmin || caller.User.Roles.GetValueOrDefault(b.Project) >= ProjectRole.Viewer)
+                .ToDictionary(b => b.Project, StringComparer.Ordinal);
+            rowDtos = [.. rowDtos.Select(r => budgets.TryGetValue(r.Key, out var b) ? r with { Budget = ToDto(b) } : r)];
+            rowDtos.AddRange(budgets.Values.Where(b => rowDtos.All(r => r.Key != b.Project))
+                .Select(b => new UsageRowDto(b.Project, 0, 0, 0, 0, b.Budget.Currency, 0, ToDto(b))));
+        }
+
         return Results.Ok(new UsageReportDto(
             grouping.ToString().ToLowerInvariant(),
             from,
             until,
-            rows.Select(ToDto).ToList(),
+            rowDtos,
             ToDto(total)));
     }
 
@@ -66,6 +78,9 @@ public static class UsageApi
             before = page.NextBeforeId;
         }
     }
+
+    private static BudgetDto ToDto(BudgetStatus status) => new(
+        status.Budget.Monthly, status.Budget.Currency, Math.Round(status.Spent, 4), Math.Round(status.Used, 4), status.Budget.Thresholds, status.Reached);
 
     private static UsageRowDto ToDto(UsageCalculator.Row row) =>
         new(row.Key, Math.Round(row.GpuHours, 4), Math.Round(row.CpuHours, 4), Math.Round(row.MemoryGbHours, 4), Math.Round(row.Cost, 4), row.Currency, row.Jobs);

@@ -26,7 +26,7 @@ internal sealed class RepositoryLock(IBlobBackend backend, TimeSpan timeout)
 
         try
         {
-            var file = backend is LocalDirectoryBackend local ? await LockFileAsync(local, repository, cancellationToken).ConfigureAwait(false) : null;
+            var file = (backend as LocalDirectoryBackend ?? (backend as Tiering.TieredBackend)?.Hot) is { } local ? await LockFileAsync(local, repository, cancellationToken).ConfigureAwait(false) : null;
             return new Held(semaphore, file);
         }
         catch

@@ -72,6 +72,81 @@ public sealed class PlanApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task GetCatalog_ListsEveryAcceleratorWithDatedFigures()
+    {
+        // The A100s have no FP8 figure: listing them must not fail on it.
+        var response = await Client.GetAsync("/api/v1/plan/catalog");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        var accelerators = json.RootElement.GetProperty("accelerators").EnumerateArray().ToList();
+        Assert.Equal(CatalogLoader.Default.Accelerators.Count, accelerators.Count);
+        var a100 = accelerators.Single(a => a.GetProperty("name").GetString() == "nvidia-a100-80gb");
+        var fp8 = a100.GetProperty("fp8Tflops");
+        Assert.True(!fp8.TryGetProperty("value", out var value) || value.ValueKind == JsonValueKind.Null, $"an A100 has no FP8 figure: {fp8}");
+        Assert.Equal(312, a100.GetProperty("bf16Tflops").GetProperty("value").GetDouble());
+        Assert.False(string.IsNullOrEmpty(a100.GetProperty("bf16Tflops").GetProperty("date").GetString()));
+    }
+
+    [Fact]
+    public async Task PostTrain_UnknownGpu_ReturnsProblemListingKnownOnes()
+    {
+        var problem = await Problem("/api/v1/plan/train", new { @params = 7e9, tokens = 1e12, gpu = "h100", gpus = 8 });
+
+        Assert.Contains("nvidia-h100-sxm", Field(problem, "gpu"));
+    }
+
+    [Fact]
+    public async Task PostTrain_ModelFitsNoLayout_ReturnsProblemSayingWhatItNeeds()
+    {
+        var problem = await Problem("/api/v1/plan/train", new { @params = 1e15, tokens = 1e12, gpu = "nvidia-l40s", gpus = 8 });
+
+        Assert.Contains("does not fit", Field(problem, "gpus"));
+    }
+
+    [Fact]
+    public async Task PostTrain_ImpossibleDeadline_ReturnsProblemNamingDeadlineDays()
+    {
+        var problem = await Problem("/api/v1/plan/train", new { @params = 1e12, tokens = 1e14, gpu = "nvidia-a100-40gb", deadlineDays = 0.04 });
+
+        var message = Field(problem, "deadlineDays");
+        Assert.DoesNotContain("Infinity", message);
+        Assert.DoesNotContain("NaN", message);
+    }
+
+    [Fact]
+    public async Task PostServe_ZeroTokens_ReturnsProblemNamingBodyFields()
+    {
+        var problem = await Problem("/api/v1/plan/serve", new { @params = 70e9, gpu = "nvidia-h100-sxm", gpus = 0, inputTokens = 0, outputTokens = -1 });
+
+        Assert.NotEmpty(Field(problem, "inputTokens"));
+        Assert.NotEmpty(Field(problem, "outputTokens"));
+        Assert.NotEmpty(Field(problem, "gpus"));
+    }
+
+    [Fact]
+    public async Task PostTrain_BadExpertParallel_ReturnsProblemNamingIt()
+    {
+        var problem = await Problem("/api/v1/plan/train", new { @params = 47e9, activeParams = 13e9, tokens = 1e12, gpu = "nvidia-h100-sxm", gpus = 64, expertParallel = 0 });
+
+        Assert.NotEmpty(Field(problem, "expertParallel"));
+    }
+
+    private async Task<JsonElement> Problem(string path, object body)
+    {
+        var response = await Client.PostAsJsonAsync(path, body);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return json.RootElement.Clone();
+    }
+
+    private static string Field(JsonElement problem, string field)
+    {
+        Assert.True(problem.GetProperty("errors").TryGetProperty(field, out var messages), $"no error for '{field}' in {problem}");
+        return string.Join("; ", messages.EnumerateArray().Select(m => m.GetString()));
+    }
+
+    [Fact]
     public async Task PostTrain_UnknownField_IsRejected()
     {
         var response = await Client.PostAsJsonAsync("/api/v1/plan/train", new { @params = 7e9, tokens = 1e12, gpu = "nvidia-h100-sxm", gpus = 8, gpuz = 3 });

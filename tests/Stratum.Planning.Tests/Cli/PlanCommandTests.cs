@@ -67,6 +67,69 @@ public sealed class PlanCommandTests
         Assert.DoesNotContain("NaN", stderr);
     }
 
+    [Theory]
+    [InlineData("--gpus", "0", "--gpus")]
+    [InlineData("--gpus", "-8", "--gpus")]
+    [InlineData("--deadline", "0d", "--deadline")]
+    [InlineData("--seq-len", "0", "--seq-len")]
+    [InlineData("--expert-parallel", "0", "--expert-parallel")]
+    [InlineData("--expert-overlap", "2", "--expert-overlap")]
+    public async Task RunAsync_ZeroOrNegative_ExitsInvalidNamingTheOption(string option, string value, string named)
+    {
+        string[] args = option is "--deadline" or "--gpus"
+            ? ["plan", "train", "--params", "7e9", "--tokens", "1e12", "--gpu", "nvidia-h100-sxm", option, value]
+            : ["plan", "train", "--params", "7e9", "--tokens", "1e12", "--gpu", "nvidia-h100-sxm", "--gpus", "8", option, value];
+
+        var (code, stdout, stderr) = await Run(args);
+
+        Assert.Equal(ExitCodes.Invalid, code);
+        Assert.Contains(named, stderr);
+        Assert.DoesNotContain("NaN", stderr + stdout);
+        Assert.DoesNotContain("Exception", stderr);
+    }
+
+    [Fact]
+    public async Task RunAsync_ModelFitsNoGpu_ExitsInvalidSayingWhatItNeeds()
+    {
+        var (code, _, stderr) = await Run("plan", "train", "--params", "1e15", "--tokens", "1e12", "--gpu", "nvidia-l40s", "--gpus", "8");
+
+        Assert.Equal(ExitCodes.Invalid, code);
+        Assert.Contains("does not fit", stderr);
+        Assert.Contains("GB", stderr);
+    }
+
+    [Fact]
+    public async Task RunAsync_ServeModelFitsNoServer_ExitsInvalid()
+    {
+        var (code, _, stderr) = await Run("plan", "serve", "--params", "5e12", "--gpu", "nvidia-h100-sxm", "--input-tokens", "1000", "--output-tokens", "1000");
+
+        Assert.Equal(ExitCodes.Invalid, code);
+        Assert.Contains("does not fit", stderr);
+    }
+
+    [Fact]
+    public async Task RunAsync_ImpossibleDeadline_ExitsInvalidWithoutInfinity()
+    {
+        var (code, stdout, stderr) = await Run("plan", "train", "--params", "1e12", "--tokens", "1e14", "--gpu", "nvidia-a100-40gb", "--deadline", "1h");
+
+        Assert.Equal(ExitCodes.Invalid, code);
+        Assert.Contains("--deadline", stderr);
+        Assert.DoesNotContain("∞", stderr + stdout);
+        Assert.DoesNotContain("Infinity", stderr + stdout);
+    }
+
+    [Fact]
+    public async Task RunAsync_TrainMixtureOfExperts_PrintsStepTableWithAllToAll()
+    {
+        var (code, stdout, _) = await Run("plan", "train", "--params", "47e9", "--active-params", "13e9", "--tokens", "1e12", "--gpu", "nvidia-h100-sxm",
+            "--gpus", "256", "--tp", "2", "--pp", "4", "--expert-parallel", "16");
+
+        Assert.Equal(ExitCodes.Ok, code);
+        Assert.Contains("STEP PART", stdout);
+        Assert.Contains("expert all-to-all (EP 16)", stdout);
+        Assert.Contains("expert all-to-all per step", stdout);
+    }
+
     [Fact]
     public async Task RunAsync_WorkloadFile_PlansLikeTheOptions()
     {

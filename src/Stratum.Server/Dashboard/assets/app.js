@@ -6,7 +6,7 @@
 const TOKEN_KEY = "stratum.token";
 const THEME_KEY = "stratum.theme";
 const REFRESH_MS = 5000;
-const ROUTES = ["overview", "jobs", "nodes", "alerts"];
+const ROUTES = ["overview", "jobs", "nodes", "alerts", "planner"];
 const SVG = "http://www.w3.org/2000/svg";
 const STATE_COLORS = { Pending: "--warn", Preempted: "--warn", Running: "--ok", Succeeded: "--accent", Failed: "--bad", Cancelled: "--idle" };
 
@@ -218,6 +218,73 @@ async function updateAlertBadge() {
   return status;
 }
 
+// --- planner --------------------------------------------------------------------------------
+
+let plannerCatalogLoaded = false;
+
+/** Fills the GPU list from the catalog once; the plan itself runs only when the form is sent. */
+async function renderPlanner() {
+  if (plannerCatalogLoaded) return;
+  const catalog = await api("/api/v1/plan/catalog");
+  const select = $("plan-gpu");
+  select.replaceChildren(...catalog.accelerators.map((a) => el("option", { value: a.name }, a.name)));
+  if (catalog.accelerators.some((a) => a.name === "nvidia-h100-sxm")) select.value = "nvidia-h100-sxm";
+  plannerCatalogLoaded = true;
+}
+
+/** A number the user typed (176e9, 1_000, 90); null when empty; NaN when not a number, which the server then names. */
+function typedNumber(id) {
+  const text = $(id).value.trim().replaceAll("_", "");
+  return text === "" ? null : Number(text);
+}
+
+async function submitPlan(e) {
+  e.preventDefault();
+  $("plan-error").textContent = "";
+  const body = { params: typedNumber("plan-params"), tokens: typedNumber("plan-tokens"), gpu: $("plan-gpu").value, precision: $("plan-precision").value };
+  const optional = { activeParams: typedNumber("plan-active"), gpus: typedNumber("plan-gpus"), deadlineDays: typedNumber("plan-deadline") };
+  for (const [key, value] of Object.entries({ ...body, ...optional })) {
+    if (typeof value === "number" && !Number.isFinite(value)) { $("plan-error").textContent = `${key}: '${$("plan-form").elements[key].value}' is not a number`; return; }
+  }
+  for (const [key, value] of Object.entries(optional)) if (value !== null) body[key] = value;
+  $("plan-submit").disabled = true;
+  try {
+    const plan = await api("/api/v1/plan/train", { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
+    showPlan(plan);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) { signOut("The token was refused: " + error.message); return; }
+    $("plan-result").hidden = true;
+    $("plan-error").textContent = error.message;
+  } finally {
+    $("plan-submit").disabled = false;
+  }
+}
+
+function showPlan(plan) {
+  const stat = (id, text) => { document.querySelector(`[data-testid=${id}]`).textContent = text; };
+  stat("plan-gpu-hours", fmt(plan.gpuHours, 0));
+  stat("plan-days", fmt(plan.wallClockDays, 1));
+  stat("plan-mfu", (plan.mfu * 100).toFixed(1) + "%");
+  stat("plan-memory", `${fmt(plan.memoryPerGpuGb, 1)} / ${fmt(plan.gpuMemoryGb, 0)}`);
+  stat("plan-gpus", plan.gpus);
+  const layout = plan.layout;
+  $("plan-summary").textContent = `${plan.gpus} x ${plan.gpu}, TP ${layout.tensor} x PP ${layout.pipeline} x DP ${layout.data}, ${plan.precision}` +
+    (plan.cheapest ? `; cheapest${plan.deadlineDays ? " that meets the deadline" : ""}: ${plan.cheapest.option} (${plan.cheapest.provider} ${plan.cheapest.instance}), ${money(plan.cheapest.totalUsd)}` : "");
+  const costs = plan.costs;
+  const where = (c) => `${c.provider} ${c.instance}`.trim();
+  barChart($("chart-plan-costs"), costs.map((c) => ({ label: c.option, value: c.totalUsd, color: css(c.meetsDeadline ? "--accent" : "--idle") })), (v) => money(v));
+  $("plan-costs").tBodies[0].replaceChildren(...costs.map((c) => el("tr", { "data-option": c.option },
+    el("td", {}, c.option), el("td", {}, where(c)), el("td", { class: "num" }, money(c.totalUsd)), el("td", { class: "num" }, fmt(c.usdPerGpuHour, 2)),
+    el("td", { class: "num" }, fmt(c.wallClockDays, 1)), el("td", {}, badge(c.meetsDeadline ? "yes" : "no")))));
+  const working = plan.working;
+  $("plan-working").replaceChildren(
+    ...working.warnings.map((w) => el("li", { class: "warning" }, "warning: " + w)),
+    ...working.formulas.map((f) => el("li", {}, f)),
+    ...working.assumptions.map((a) => el("li", {}, a)));
+  $("plan-result").hidden = false;
+  document.body.dataset.planned = String(Date.now());
+}
+
 // --- shell ----------------------------------------------------------------------------------
 
 function route() {
@@ -235,6 +302,7 @@ async function refresh() {
     if (page === "overview") await renderOverview();
     else if (page === "jobs") await renderJobs();
     else if (page === "nodes") await renderNodes();
+    else if (page === "planner") await renderPlanner();
     else await renderAlerts(status);
     $("updated").textContent = "updated " + new Date().toLocaleTimeString();
     document.body.dataset.loaded = page;
@@ -288,6 +356,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("filter-state").addEventListener("change", refresh);
   $("filter-project").addEventListener("input", refresh);
   $("logs-stream").addEventListener("change", loadLogs);
+  $("plan-form").addEventListener("submit", submitPlan);
   $("logs-close").addEventListener("click", () => { logsJob = null; $("logs-panel").hidden = true; });
   $("prom-rules").addEventListener("click", async (e) => {
     e.preventDefault();
