@@ -15,6 +15,10 @@ public sealed class Terminal
     {
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+
+        // Output for terminals and scripts, never embedded in HTML: a secret such as "a+b/c" must read as
+        // itself when a person copies it, not as "a\u002Bb/c".
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
     private readonly CliEnvironment _environment;

@@ -19,6 +19,7 @@ public static class StoreCommand
         command.Subcommands.Add(ListRepositories(environment));
         command.Subcommands.Add(DeleteRepository(environment));
         command.Subcommands.Add(Put(environment));
+        command.Subcommands.Add(Commit(environment));
         command.Subcommands.Add(Get(environment, "get", "Download a file or a directory of a ref: REPO@REF[:PATH] LOCAL_DIR"));
         command.Subcommands.Add(Get(environment, "checkout", "Download a whole ref into a directory: REPO@REF LOCAL_DIR"));
         command.Subcommands.Add(Ls(environment));
@@ -90,6 +91,30 @@ public static class StoreCommand
         {
             await run.Client.DeleteRepositoryAsync(run.Get(name)!, run.CancellationToken);
             run.Terminal.Result($"deleted repository [bold]{Markup.Escape(run.Get(name)!)}[/]");
+            return ExitCodes.Ok;
+        });
+    }
+
+    /// <summary>Commits what is staged on a branch: writes through the S3 endpoint, or uploads made over REST.</summary>
+    private static Command Commit(CliEnvironment environment)
+    {
+        var target = new Argument<string>("target") { Description = "REPO or REPO@BRANCH (default: the repository's default branch)" };
+        var message = new Option<string>("--message", "-m") { Description = "Commit message", Required = true };
+        var command = new Command("commit", "Make what is staged on a branch (for example S3 writes) a version") { target, message };
+        return command.WithAction(environment, async run =>
+        {
+            var (repo, branch, _) = ParseTarget(run.Get(target)!, allowPath: false);
+            branch ??= (await run.Client.GetRepositoryAsync(repo, run.CancellationToken)).DefaultBranch;
+            var commit = await run.Client.CommitAsync(repo, branch, new CommitRequestDto { Message = run.Get(message) }, run.CancellationToken);
+            if (run.Terminal.IsJson)
+            {
+                run.Terminal.WriteJson(new { repository = repo, branch, commit = commit.Id });
+            }
+            else
+            {
+                run.Terminal.Result($"committed [bold]{commit.Id[..12]}[/] to {Markup.Escape(repo)}@{Markup.Escape(branch)}");
+            }
+
             return ExitCodes.Ok;
         });
     }
