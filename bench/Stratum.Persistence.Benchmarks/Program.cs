@@ -17,6 +17,14 @@ using Stratum.Persistence.Postgres;
 // cluster is durable (fsync and synchronous_commit on), started by scripts/postgres-up.sh unless
 // --database names one.
 // Usage: dotnet run -c Release --project bench/Stratum.Persistence.Benchmarks -- [--jobs N] [--concurrency N] [--repeats N] [--database URL]
+// With --scheduling it measures a controller iteration's store work instead (SchedulingIterationBenchmark.cs):
+//   -- --scheduling [--nodes N] [--pending N] [--running N] [--starts N] [--repeats N] [--database URL]
+if (args.Contains("--scheduling"))
+{
+    await SchedulingIterationBenchmark.RunAsync(args);
+    return;
+}
+
 var jobs = Option("--jobs", 5000);
 var concurrency = Option("--concurrency", 64);
 var repeats = Option("--repeats", 3);

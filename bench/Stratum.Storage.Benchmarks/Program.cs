@@ -8,7 +8,7 @@ using Stratum.Storage.Chunking;
 using Stratum.Storage.Crypto;
 
 // Artifact store benchmark (issue 4). Everything on: FastCDC, SHA-256 ids, MD5 + SHA-256 of each file,
-// zstd level 3, AES-256-GCM, fsynced packs and index files.
+// zstd at the store's default level (1), AES-256-GCM, fsynced packs and index files.
 // 1. ingest and restore of a generated file set (half text-like CSV, compressible; half random bytes,
 //    like compressed images or fp16 weights) against `cp -r` of the same files on the same disk in the
 //    same run, median of --repeats; cp is timed with and without a following `sync`, since the store's
@@ -58,7 +58,7 @@ void Write()
     {
         scenario = "storage",
         machine = new { Environment.ProcessorCount, os = Environment.OSVersion.VersionString, dotnet = Environment.Version.ToString(), loadAverage = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : null },
-        settings = new { chunking = "512 KiB / 1 MiB / 4 MiB", compression = "zstd 3", encryption = "AES-256-GCM", packTargetMiB = 32, workers = Environment.ProcessorCount },
+        settings = new { chunking = "512 KiB / 1 MiB / 4 MiB", compression = $"zstd {new ChunkStoreOptions().CompressionLevel}", encryption = "AES-256-GCM", packTargetMiB = 32, workers = Environment.ProcessorCount },
         ingest,
         dedup,
     };

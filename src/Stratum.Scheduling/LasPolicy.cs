@@ -104,6 +104,12 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
     // Service of running jobs before their current attempt, kept from pass to pass for a replay (under _gate).
     private readonly RunningService _runningService = new();
 
+    /// <summary>
+    /// Victim searches place the job over every node after each release, as before the single-replica
+    /// shortcut: tests set it on the reference policy, so the shortcut is held to what the placer decides.
+    /// </summary>
+    internal bool PlaceEveryVictimTrial { get; set; }
+
     /// <summary>How often the replay index was ranked from scratch (the first pass included): tests check it stays in step.</summary>
     internal int IndexRebuilds { get; private set; }
 
@@ -541,6 +547,33 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
         var chosen = new List<Job>();
         var fits = false;
         DateTimeOffset? firstRipe = null;
+
+        // A single-replica job fits where one node takes its replica, and only the nodes released victims
+        // were on differ from the pass's free capacity: checking those instead of placing over every node
+        // after each release was most of a LAS replay's time (victims are released one by one, and the
+        // placement walked all nodes each time). Gangs of several replicas are counted instead (below).
+        var single = job.Spec.Replicas == 1 && !PlaceEveryVictimTrial ? ReplicaRequest.For(job.Spec.Resources) : null;
+        bool? fitsBefore = null;
+        var touchedAccepts = false;
+        bool FitsSingle(ref bool? before, bool touched)
+        {
+            before ??= AnyNodeAccepts(pass.Placer, pass.Free, single!);
+            return before.Value || touched;
+        }
+
+        // A gang of identical replicas fits exactly when the nodes together hold as many replicas as it
+        // has: each replica placed takes one replica's worth from one node (resources add up), so placing
+        // them one by one can only stop when that count runs out. The count is kept up to date from the
+        // nodes each released victim was on.
+        var gang = job.Spec.Replicas > 1 && !PlaceEveryVictimTrial ? ReplicaRequest.For(job.Spec.Resources) : null;
+        int? gangRoomBefore = null;
+        var gangRoomGained = 0;
+        bool FitsGang(ref int? before, int gained)
+        {
+            before ??= ReplicasFit(pass.Placer, pass.Free, gang!, job.Spec.Replicas);
+            return before.Value + gained >= job.Spec.Replicas;
+        }
+
         foreach (var (candidate, candidateQueue) in victims)
         {
             if (candidateQueue <= queue)
@@ -556,10 +589,28 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
                 continue;
             }
 
+            if (gang is not null)
+            {
+                gangRoomGained -= ReplicasFitOnNodesOf(pass.Placer, future, gang, job.Spec.Replicas, candidate);
+            }
+
             future.Release(candidate);
             chosen.Add(candidate);
             released += QueuePass.Accelerators(candidate.Spec);
-            if (freeNow + released >= needs && pass.Placer.Fits(future, job.Spec))
+            if (gang is not null)
+            {
+                gangRoomGained += ReplicasFitOnNodesOf(pass.Placer, future, gang, job.Spec.Replicas, candidate);
+            }
+
+            if (single is not null)
+            {
+                // A node only gains room as victims are released, so one that took the replica after an
+                // earlier release still takes it: checking the nodes this victim was on is enough.
+                touchedAccepts = touchedAccepts || AcceptsOnNodesOf(pass.Placer, future, single, candidate);
+            }
+
+            if (freeNow + released >= needs && (single is not null ? FitsSingle(ref fitsBefore, touchedAccepts)
+                    : gang is not null ? FitsGang(ref gangRoomBefore, gangRoomGained) : pass.Placer.Fits(future, job.Spec)))
             {
                 fits = true;
                 break;
@@ -586,6 +637,7 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
             }
 
             var trial = pass.Free.Clone();
+            var trialAccepts = false;
             for (var v = 0; v < chosen.Count; v++)
             {
                 if (v != i)
@@ -594,7 +646,24 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
                 }
             }
 
-            if (pass.Placer.Fits(trial, job.Spec))
+            if (single is not null)
+            {
+                for (var v = 0; v < chosen.Count && !trialAccepts; v++)
+                {
+                    trialAccepts = v != i && AcceptsOnNodesOf(pass.Placer, trial, single, chosen[v]);
+                }
+            }
+
+            var trialGained = 0;
+            if (gang is not null)
+            {
+                var others = chosen.Where((_, v) => v != i).ToList();
+                trialGained = ReplicasFitOnNodesOf(pass.Placer, trial, gang, job.Spec.Replicas, others)
+                    - ReplicasFitOnNodesOf(pass.Placer, pass.Free, gang, job.Spec.Replicas, others);
+            }
+
+            if (single is not null ? FitsSingle(ref fitsBefore, trialAccepts)
+                : gang is not null ? FitsGang(ref gangRoomBefore, trialGained) : pass.Placer.Fits(trial, job.Spec))
             {
                 chosen.RemoveAt(i);
                 released -= without;
@@ -610,6 +679,97 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
         pass.Placer.PlaceGang(promised, job.Spec);
         pass.Free.RestrictTo(promised);
         return chosen;
+    }
+
+    private static bool AnyNodeAccepts(Placer placer, FreeCapacity free, ReplicaRequest replica)
+    {
+        foreach (var node in free.Nodes)
+        {
+            if (placer.Accepts(node, replica))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    // Replicas of one shape that the nodes of free could take together, each node counted up to most.
+    private static int ReplicasFit(Placer placer, FreeCapacity free, ReplicaRequest replica, int most)
+    {
+        var count = 0;
+        foreach (var node in free.Nodes)
+        {
+            count += ReplicasFit(placer, node, replica, most);
+        }
+
+        return count;
+    }
+
+    private static int ReplicasFitOnNodesOf(Placer placer, FreeCapacity free, ReplicaRequest replica, int most, Job victim) =>
+        ReplicasFitOnNodesOf(placer, free, replica, most, [victim]);
+
+    // As ReplicasFit, over the distinct nodes the victims' current placements are on.
+    private static int ReplicasFitOnNodesOf(Placer placer, FreeCapacity free, ReplicaRequest replica, int most, IReadOnlyList<Job> victims)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var count = 0;
+        foreach (var victim in victims)
+        {
+            foreach (var placed in victim.CurrentAttempt?.Placement ?? [])
+            {
+                if (seen.Add(placed.Node) && free.Find(placed.Node) is { } node)
+                {
+                    count += ReplicasFit(placer, node, replica, most);
+                }
+            }
+        }
+
+        return count;
+    }
+
+    // How many replicas the node could take one after another: none unless the placer accepts one, then
+    // as many as every requested resource allows (taking a replica takes exactly its request).
+    private static int ReplicasFit(Placer placer, NodeFree node, ReplicaRequest replica, int most)
+    {
+        if (!placer.Accepts(node, replica))
+        {
+            return 0;
+        }
+
+        long count = most;
+        if (replica.CpuMillis > 0)
+        {
+            count = Math.Min(count, node.CpuMillis / replica.CpuMillis);
+        }
+
+        if (replica.MemoryBytes > 0)
+        {
+            count = Math.Min(count, node.MemoryBytes / replica.MemoryBytes);
+        }
+
+        for (var t = 0; t < replica.Types.Count; t++)
+        {
+            if (replica.Counts[t] > 0)
+            {
+                count = Math.Min(count, node.FreeAccelerators(replica.Types[t]) / replica.Counts[t]);
+            }
+        }
+
+        return (int)count;
+    }
+
+    private static bool AcceptsOnNodesOf(Placer placer, FreeCapacity free, ReplicaRequest replica, Job victim)
+    {
+        foreach (var placed in victim.CurrentAttempt?.Placement ?? [])
+        {
+            if (free.Find(placed.Node) is { } node && placer.Accepts(node, replica))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     internal int QueueOf(double service)

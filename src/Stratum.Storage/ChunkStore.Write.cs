@@ -11,7 +11,9 @@ public sealed partial class ChunkStore
     /// The ingest pipeline, in four kinds of task so both cores stay busy:
     /// 1. one producer reads the stream and cuts chunks (FastCDC is sequential by nature);
     /// 2. N workers hash each chunk, skip known ones, compress and encrypt the rest (any order);
-    /// 3. one hasher feeds MD5 and SHA-256 of the whole content, in order;
+    /// 3. two hashers, one for MD5 and one for SHA-256 of the whole content, each in order: on one thread
+    ///    together they capped ingest near 420 MB/s (MD5 ~600 MB/s, SHA-256 ~1.4 GB/s per core), apart
+    ///    the slower one, MD5, is the only sequential ceiling left;
     /// 4. this task takes encoded chunks in order and appends them to the open pack.
     /// Channels are bounded, so memory stays at a few chunks per worker whatever the content size.
     /// </summary>
@@ -22,23 +24,15 @@ public sealed partial class ChunkStore
         var bound = _options.Workers * 2;
         var ordered = Channel.CreateBounded<Pending>(new BoundedChannelOptions(bound * 2) { SingleWriter = true, SingleReader = true });
         var work = Channel.CreateBounded<Pending>(new BoundedChannelOptions(bound) { SingleWriter = true });
-        var hashing = Channel.CreateBounded<Pending>(new BoundedChannelOptions(bound * 2) { SingleWriter = true, SingleReader = true });
+        var md5Input = Channel.CreateBounded<Pending>(new BoundedChannelOptions(bound * 2) { SingleWriter = true, SingleReader = true });
+        var sha256Input = Channel.CreateBounded<Pending>(new BoundedChannelOptions(bound * 2) { SingleWriter = true, SingleReader = true });
         using var md5 = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
         using var sha256 = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
 
-        var producer = Task.Run(() => ProduceAsync(content, ordered.Writer, work.Writer, hashing.Writer, token), token);
+        var producer = Task.Run(() => ProduceAsync(content, ordered.Writer, work.Writer, md5Input.Writer, sha256Input.Writer, token), token);
         var workers = Enumerable.Range(0, _options.Workers).Select(_ => Task.Run(() => EncodeAsync(work.Reader, token), token)).ToArray();
-        var hasher = Task.Run(
-            async () =>
-            {
-                await foreach (var pending in hashing.Reader.ReadAllAsync(token).ConfigureAwait(false))
-                {
-                    md5.AppendData(pending.Buffer, 0, pending.Length);
-                    sha256.AppendData(pending.Buffer, 0, pending.Length);
-                    pending.Release();
-                }
-            },
-            token);
+        var md5Hasher = Task.Run(() => HashAsync(md5Input.Reader, md5, token), token);
+        var sha256Hasher = Task.Run(() => HashAsync(sha256Input.Reader, sha256, token), token);
 
         var chunks = new List<ChunkRef>();
         var packs = new HashSet<long>();
@@ -77,14 +71,15 @@ public sealed partial class ChunkStore
 
             await producer.ConfigureAwait(false);
             await Task.WhenAll(workers).ConfigureAwait(false);
-            await hasher.ConfigureAwait(false);
+            await md5Hasher.ConfigureAwait(false);
+            await sha256Hasher.ConfigureAwait(false);
         }
         catch
         {
             await cancel.CancelAsync().ConfigureAwait(false);
             try
             {
-                await Task.WhenAll([producer, hasher, .. workers]).ConfigureAwait(false);
+                await Task.WhenAll([producer, md5Hasher, sha256Hasher, .. workers]).ConfigureAwait(false);
             }
             catch (Exception)
             {
@@ -102,7 +97,16 @@ public sealed partial class ChunkStore
         return (stored, packs);
     }
 
-    private async Task ProduceAsync(Stream content, ChannelWriter<Pending> ordered, ChannelWriter<Pending> work, ChannelWriter<Pending> hashing, CancellationToken token)
+    private static async Task HashAsync(ChannelReader<Pending> reader, IncrementalHash hash, CancellationToken token)
+    {
+        await foreach (var pending in reader.ReadAllAsync(token).ConfigureAwait(false))
+        {
+            hash.AppendData(pending.Buffer, 0, pending.Length);
+            pending.Release();
+        }
+    }
+
+    private async Task ProduceAsync(Stream content, ChannelWriter<Pending> ordered, ChannelWriter<Pending> work, ChannelWriter<Pending> md5, ChannelWriter<Pending> sha256, CancellationToken token)
     {
         Exception? error = null;
         var max = _chunker.MaxSize;
@@ -143,7 +147,8 @@ public sealed partial class ChunkStore
                 var pending = new Pending(chunk, length);
                 await ordered.WriteAsync(pending, token).ConfigureAwait(false);
                 await work.WriteAsync(pending, token).ConfigureAwait(false);
-                await hashing.WriteAsync(pending, token).ConfigureAwait(false);
+                await md5.WriteAsync(pending, token).ConfigureAwait(false);
+                await sha256.WriteAsync(pending, token).ConfigureAwait(false);
             }
         }
         catch (Exception e)
@@ -156,12 +161,15 @@ public sealed partial class ChunkStore
             ArrayPool<byte>.Shared.Return(buffer);
             ordered.TryComplete(error);
             work.TryComplete(error);
-            hashing.TryComplete(error);
+            md5.TryComplete(error);
+            sha256.TryComplete(error);
         }
     }
 
     private async Task EncodeAsync(ChannelReader<Pending> reader, CancellationToken token)
     {
+        // One cipher per worker: a worker encodes one chunk at a time, and AesGcm is not thread-safe.
+        using var cipher = _keys is null ? null : ChunkRecord.CreateCipher(_keys.Current);
         await foreach (var pending in reader.ReadAllAsync(token).ConfigureAwait(false))
         {
             try
@@ -179,7 +187,7 @@ public sealed partial class ChunkStore
                 }
 
                 var record = ArrayPool<byte>.Shared.Rent(ChunkRecord.MaxRecordSize(pending.Length));
-                var length = ChunkRecord.Encode(id, plain, _options.CompressionLevel, _keys, record);
+                var length = ChunkRecord.Encode(id, plain, _options.CompressionLevel, _keys, record, cipher);
                 pending.Result.TrySetResult(new Encoded(id, record, length));
             }
             catch (Exception e)
@@ -189,10 +197,10 @@ public sealed partial class ChunkStore
         }
     }
 
-    /// <summary>A cut chunk on its way through the pipeline; its buffer goes back to the pool once the hasher and the pack appender are done with it.</summary>
+    /// <summary>A cut chunk on its way through the pipeline; its buffer goes back to the pool once both hashers and the pack appender are done with it.</summary>
     private sealed class Pending(byte[] buffer, int length)
     {
-        private int _users = 2;
+        private int _users = 3;
 
         public byte[] Buffer { get; } = buffer;
 

@@ -87,7 +87,7 @@ public sealed partial class ChunkStore
                     return NeedRecord;
                 }
 
-                _open ??= new OpenPack(_nextSeq++, store._options.PackTargetSize);
+                _open ??= new OpenPack(_nextSeq++, PackCapacity());
                 var entry = new PackEntry(id, _open.Stream.Position, bytes.Length, plainLength);
                 _open.Stream.Write(bytes.Span);
                 _open.Entries.Add(entry);
@@ -189,6 +189,18 @@ public sealed partial class ChunkStore
             }
         }
 
+        /// <summary>
+        /// The target size plus the largest record (or the target again, for tiny test packs) and room for
+        /// the trailer: a pack is sealed only after the record that crosses the target, which can overshoot
+        /// by up to a maximal chunk (4 MiB by default), and a stream that outgrows its capacity doubles it,
+        /// copying the whole pack, as the former target + 1 MiB allowed.
+        /// </summary>
+        private int PackCapacity()
+        {
+            var target = store._options.PackTargetSize;
+            return target + Math.Min(target, ChunkRecord.MaxRecordSize(store._chunker.MaxSize)) + (1 << 16);
+        }
+
         private OpenPack SealLocked()
         {
             var pack = _open!;
@@ -259,11 +271,11 @@ public sealed partial class ChunkStore
 
     private sealed class OpenPack
     {
-        public OpenPack(long seq, int targetSize)
+        public OpenPack(long seq, int capacity)
         {
             Seq = seq;
             Id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(PackFormat.PackIdSize));
-            Stream = new MemoryStream(targetSize + (1 << 20));
+            Stream = new MemoryStream(capacity);
             PackFormat.WritePackHeader(Stream, Convert.FromHexString(Id));
             // A failed pack is reported through WaitDurableAsync and FlushAllAsync; observe it so it is not "unobserved" too.
             _ = Done.Task.ContinueWith(t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);

@@ -8,8 +8,12 @@ public sealed record ChunkStoreOptions
     /// <summary>FastCDC sizes; default 512 KiB / 1 MiB / 4 MiB.</summary>
     public ChunkingOptions Chunking { get; init; } = new();
 
-    /// <summary>zstd level, 1 to 19, or 0 to store every chunk raw. Default 3 (zstd's own default).</summary>
-    public int CompressionLevel { get; init; } = 3;
+    /// <summary>
+    /// zstd level, 1 to 19, or 0 to store every chunk raw. Default 1: on text-like data (bench storage)
+    /// level 3 took 2-3x the CPU and its output was no smaller (0.367 of the input against level 1's
+    /// 0.357), and compression was the largest ingest cost (docs/storage.md, "Measured: ingest cost").
+    /// </summary>
+    public int CompressionLevel { get; init; } = 1;
 
     /// <summary>
     /// A pack is sealed and written once it holds this many bytes. Default 32 MiB: at least 8 maximal

@@ -70,6 +70,20 @@ public sealed class ServerProcess : IAsyncDisposable
     public StratumClient CreateClient() => new(new Uri(Connection.Address), Connection.Token);
 
     /// <summary>SIGINT, as Ctrl-C sends; returns the exit code, or null when the server had to be killed.</summary>
+    /// <summary>Whether the process ignores SIGINT (bit 2 of SigIgn in /proc/PID/status).</summary>
+    private static bool IgnoresSigint(int pid)
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("SigIgn:", StringComparison.Ordinal));
+            return line is not null && (ulong.Parse(line["SigIgn:".Length..].Trim(), NumberStyles.HexNumber, CultureInfo.InvariantCulture) & 0x2) != 0;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
     public async Task<int?> StopAsync()
     {
         if (_process.HasExited)
@@ -77,7 +91,11 @@ public sealed class ServerProcess : IAsyncDisposable
             return _process.ExitCode;
         }
 
-        using (var kill = Process.Start("kill", ["-INT", _process.Id.ToString(CultureInfo.InvariantCulture)]))
+        // A process started from a background shell inherits SIGINT ignored, and the runtime then leaves it
+        // ignored (as a shell's background jobs expect): Ctrl-C cannot reach such a server, so stop it as a
+        // service manager would, with SIGTERM, which takes the same clean path.
+        var signal = IgnoresSigint(_process.Id) ? "-TERM" : "-INT";
+        using (var kill = Process.Start("kill", [signal, _process.Id.ToString(CultureInfo.InvariantCulture)]))
         {
             await kill.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
         }

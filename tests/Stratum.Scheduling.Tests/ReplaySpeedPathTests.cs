@@ -30,7 +30,7 @@ public sealed class ReplaySpeedPathTests
     {
         var fast = SchedulingPolicies.CreateForSimulation(policyName);
 
-        var (passes, started, arrivals) = Replay(fast, () => SchedulingPolicies.CreateForSimulation(policyName), seed, jobs: 160);
+        var (passes, started, arrivals) = Replay(fast, () => Reference(SchedulingPolicies.CreateForSimulation(policyName)), seed, jobs: 160);
 
         Assert.True(passes > 50, $"only {passes} passes");
         Assert.True(started >= arrivals, $"{started} starts for {arrivals} jobs");
@@ -62,11 +62,33 @@ public sealed class ReplaySpeedPathTests
         };
         var fast = new LasPolicy(options);
 
-        var (passes, started, arrivals) = Replay(fast, () => new LasPolicy(options), seed, jobs: 220);
+        var (passes, started, arrivals) = Replay(fast, () => new LasPolicy(options) { PlaceEveryVictimTrial = true }, seed, jobs: 220);
 
         Assert.True(passes > 50, $"only {passes} passes");
         Assert.True(started > arrivals, $"{started} starts for {arrivals} jobs: nothing was preempted and restarted");
         Assert.True(fast.IndexRebuilds <= 1, $"the LAS queue index was rebuilt {fast.IndexRebuilds} times over {passes} passes");
+    }
+
+    /// <summary>
+    /// Nodes short of CPUs, so that a node's room for a job is often bounded by CPUs rather than GPUs:
+    /// the victim search counts how many replicas each node released victims were on could take, and
+    /// that count must follow every resource, as the placer does.
+    /// </summary>
+    [Theory]
+    [InlineData("las", 21)]
+    [InlineData("las-fine", 22)]
+    [InlineData("las-fine-q5m", 23)]
+    [InlineData("las", 24)]
+    [InlineData("las-fine", 25)]
+    [InlineData("las-g4", 26)]
+    public void Schedule_LasVictimSearchOnCpuBoundNodes_DecidesAsPlacer(string policyName, int seed)
+    {
+        var fast = SchedulingPolicies.CreateForSimulation(policyName);
+
+        var (passes, started, arrivals) = Replay(fast, () => Reference(SchedulingPolicies.CreateForSimulation(policyName)), seed, jobs: 200, cpusPerNode: 8);
+
+        Assert.True(passes > 50, $"only {passes} passes");
+        Assert.True(started > arrivals, $"{started} starts for {arrivals} jobs: nothing was preempted and restarted");
     }
 
     [Fact]
@@ -98,22 +120,36 @@ public sealed class ReplaySpeedPathTests
         Assert.True(policy.IndexRebuilds >= 2, $"{policy.IndexRebuilds} rebuilds");
     }
 
+    // The plain path of LAS with victim searches placing over every node, which the fast path's
+    // single-replica victim check must match.
+    private static ISchedulingPolicy Reference(ISchedulingPolicy policy)
+    {
+        if (policy is LasPolicy las)
+        {
+            las.PlaceEveryVictimTrial = true;
+        }
+
+        return policy;
+    }
+
     /// <summary>
     /// Replays random jobs on a small cluster, asking <paramref name="fast"/> (one instance, fast-path
     /// snapshot) and a fresh plain-path policy from <paramref name="plain"/> on every pass, and asserts
     /// they decide alike; returns the passes made, the starts (restarts included) and the jobs replayed.
     /// </summary>
-    private static (int Passes, int Started, int Arrivals) Replay(ISchedulingPolicy fast, Func<ISchedulingPolicy> plain, int seed, int jobs)
+    private static (int Passes, int Started, int Arrivals) Replay(ISchedulingPolicy fast, Func<ISchedulingPolicy> plain, int seed, int jobs, int cpusPerNode = 64)
     {
         var random = new Random(seed);
-        var nodes = Enumerable.Range(1, 6).Select(i => Make.Node($"n{i}", cpus: 64, memoryGi: 512, gpus: i % 3 == 0 ? 8 : 4)).ToList();
+        var nodes = Enumerable.Range(1, 6).Select(i => Make.Node($"n{i}", cpus: cpusPerNode, memoryGi: 512, gpus: i % 3 == 0 ? 8 : 4)).ToList();
         var arrivals = Enumerable.Range(1, jobs).Select(id =>
         {
             var gpus = random.Next(10) switch { 0 => 0, 1 => 8, 2 => 2, 3 => 3, 9 => 16, _ => 1 };
-            var replicas = gpus > 8 ? 2 : 1;
-            var perReplica = gpus > 8 ? 8 : gpus;
+            // Short of CPUs, gangs come as 4 x 4 GPUs, so that a node could hold two of their replicas by GPUs
+            // but often not by CPUs.
+            var replicas = gpus > 8 ? (cpusPerNode < 64 ? 4 : 2) : 1;
+            var perReplica = gpus > 8 ? 16 / replicas : gpus;
             var job = Make.Job(id, gpus: perReplica, replicas: replicas, preemptible: true, submittedSecond: random.Next(4_000),
-                project: random.Next(2) == 0 ? "vision" : "speech");
+                project: random.Next(2) == 0 ? "vision" : "speech", cpus: cpusPerNode < 64 ? random.Next(1, 5) : 1);
             return (Job: job, Duration: TimeSpan.FromSeconds(random.Next(30, 2_000)));
         }).OrderBy(a => a.Job.SubmittedAt).ThenBy(a => a.Job.Id).ToList();
         var durations = arrivals.ToDictionary(a => a.Job.Id, a => a.Duration);

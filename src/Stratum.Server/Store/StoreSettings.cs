@@ -24,7 +24,7 @@ public static class StoreSettings
 
         if (options.StoreCompressionLevel is < 0 or > 19)
         {
-            problems.Add($"storeCompressionLevel: {options.StoreCompressionLevel} must be 0 (store raw) to 19; 3 is zstd's default");
+            problems.Add($"storeCompressionLevel: {options.StoreCompressionLevel} must be 0 (store raw) to 19; the default 1 is the fastest that compresses");
         }
 
         var backend = options.StoreBackend;

@@ -1,4 +1,6 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace Stratum.Storage.Chunking;
 
@@ -50,8 +52,10 @@ public sealed class FastCdc
     /// </summary>
     public int Cut(ReadOnlySpan<byte> data)
     {
-        // Hot path (about 1 ns/byte, bench storage): one table lookup, shift and add per byte, no bounds
-        // checks beyond the span's, and the table is a static array.
+        // Hot path, run by the single producer of the ingest pipeline, so it bounds ingest speed: one
+        // table lookup, shift and add per byte. Reading through refs drops the two bounds checks per byte
+        // (the span's and the table's) that the indexed loop kept; the byte index is always below 256 and
+        // i below n <= data.Length. Boundaries are unchanged (FastCdcPinnedCutsTests).
         var n = data.Length;
         if (n <= _min)
         {
@@ -64,24 +68,27 @@ public sealed class FastCdc
         }
 
         var normal = Math.Min(_normal, n);
-        var gear = Gear;
+        ref var gear = ref MemoryMarshal.GetArrayDataReference(Gear);
+        ref var bytes = ref MemoryMarshal.GetReference(data);
+        var maskSmall = _maskSmall;
+        var maskLarge = _maskLarge;
         ulong fingerprint = 0;
-        var i = _min;
+        nint i = _min;
         for (; i < normal; i++)
         {
-            fingerprint = (fingerprint << 1) + gear[data[i]];
-            if ((fingerprint & _maskSmall) == 0)
+            fingerprint = (fingerprint << 1) + Unsafe.Add(ref gear, Unsafe.Add(ref bytes, i));
+            if ((fingerprint & maskSmall) == 0)
             {
-                return i + 1;
+                return (int)i + 1;
             }
         }
 
         for (; i < n; i++)
         {
-            fingerprint = (fingerprint << 1) + gear[data[i]];
-            if ((fingerprint & _maskLarge) == 0)
+            fingerprint = (fingerprint << 1) + Unsafe.Add(ref gear, Unsafe.Add(ref bytes, i));
+            if ((fingerprint & maskLarge) == 0)
             {
-                return i + 1;
+                return (int)i + 1;
             }
         }
 
