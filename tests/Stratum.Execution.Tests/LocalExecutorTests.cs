@@ -62,11 +62,18 @@ public sealed class LocalExecutorTests : ExecutorTestBase
         await UntilEndedAsync(job, attempt);
         File.Delete(Path.Combine(Directories.ReplicaDirectory(job.Id, attempt.Number, 0), "exit-code"));
 
-        var observation = await Executor.ObserveAsync(job, attempt);
+        // The wrapper writes the exit record a moment before it exits; until the process is gone the replica
+        // rightly counts as running, so wait (bounded) for that before judging.
+        var replica = (await Executor.ObserveAsync(job, attempt)).Replicas.Single();
+        for (var tries = 0; replica.Status == ReplicaStatus.Running && tries < 200; tries++)
+        {
+            await Task.Delay(50);
+            replica = (await Executor.ObserveAsync(job, attempt)).Replicas.Single();
+        }
 
-        Assert.Equal(ReplicaStatus.Lost, observation.Replicas.Single().Status);
-        Assert.Null(observation.Replicas.Single().ExitCode);
-        Assert.Contains("gone without an exit record", observation.Replicas.Single().Detail);
+        Assert.Equal(ReplicaStatus.Lost, replica.Status);
+        Assert.Null(replica.ExitCode);
+        Assert.Contains("gone without an exit record", replica.Detail);
     }
 
     [Fact]
