@@ -55,7 +55,13 @@ function svg(tag, attributes = {}) {
 }
 
 const badge = (text) => el("span", { class: "badge " + text }, text);
-const fmt = (n, digits = 1) => Number(n).toLocaleString(undefined, { maximumFractionDigits: digits });
+// Small amounts keep two significant digits: a short job's 0.003 GPU-hours is not "0".
+const fmt = (n, digits = 1) => {
+  const v = Number(n);
+  return v !== 0 && Math.abs(v) < Math.pow(10, -digits)
+    ? v.toLocaleString(undefined, { maximumSignificantDigits: 2 })
+    : v.toLocaleString(undefined, { maximumFractionDigits: digits });
+};
 const money = (n, currency) => Number(n).toLocaleString(undefined, { style: "currency", currency: currency || "USD" });
 const when = (iso) => iso ? new Date(iso).toLocaleString() : "";
 
