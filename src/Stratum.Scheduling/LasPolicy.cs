@@ -785,13 +785,6 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
     }
 
     /// <summary>
-    /// GPU-seconds attained since the job was last promoted, and for a job waiting in a lower queue,
-    /// when it will be (or was) promoted: after waiting <see cref="LasOptions.PromoteKnob"/> times as
-    /// long as it has run since its last promotion. A gap between attempts that long was a promotion,
-    /// so the count restarts there. Only jobs below queue 0 are promoted, and the wait grows with the
-    /// run time, so a job preempted moments after it started cannot bounce straight back.
-    /// </summary>
-    /// <summary>
     /// <see cref="Service"/>'s sum over every attempt but the last, with the promotion reset the last
     /// attempt's start may bring: adding the last attempt's GPU-seconds to it gives what Service gives.
     /// </summary>
@@ -803,38 +796,37 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
             return null;
         }
 
-        var gpus = QueuePass.Accelerators(job.Spec);
+        return Attained(job, default, stopBefore: job.Attempts.Count - 1).Service;
+    }
+
+    /// <summary>
+    /// GPU-seconds attained since the job was last promoted, and for a job waiting in a lower queue,
+    /// when it will be (or was) promoted: after waiting <see cref="LasOptions.PromoteKnob"/> times as
+    /// long as it has run since its last promotion. A gap between attempts that long was a promotion,
+    /// so the count restarts there. Only jobs below queue 0 are promoted, and the wait grows with the
+    /// run time, so a job preempted moments after it started cannot bounce straight back.
+    /// </summary>
+    internal double Service(Job job, DateTimeOffset now, out DateTimeOffset? promoteAt)
+    {
+        promoteAt = null;
+        var (service, ran, lastEnd) = Attained(job, now, stopBefore: job.Attempts.Count);
         var knob = Options.PromoteKnob;
-        double service = 0;
-        var ran = TimeSpan.Zero;
-        DateTimeOffset? lastEnd = null;
-        var attempts = job.Attempts;
-        for (var a = 0; a < attempts.Count; a++)
+        if (job.State.IsQueued() && lastEnd is { } waitingSince && knob > 0 && QueueOf(service) > 0 && ran > TimeSpan.Zero)
         {
-            var attempt = attempts[a];
-            if (lastEnd is { } end && knob > 0 && QueueOf(service) > 0 && attempt.StartedAt - end >= ran * knob)
-            {
-                service = 0;
-                ran = TimeSpan.Zero;
-            }
-
-            if (a == attempts.Count - 1)
-            {
-                break;
-            }
-
-            var ended = attempt.EndedAt!.Value;
-            ran += ended - attempt.StartedAt;
-            service += gpus * (ended - attempt.StartedAt).TotalSeconds;
-            lastEnd = attempt.EndedAt;
+            promoteAt = waitingSince + ran * knob;
         }
 
         return service;
     }
 
-    internal double Service(Job job, DateTimeOffset now, out DateTimeOffset? promoteAt)
+    /// <summary>
+    /// The attempts' GPU-seconds in order (a running one up to <paramref name="now"/>), back to zero at an
+    /// attempt that started after a wait long enough for starvation promotion; stops before adding attempt
+    /// <paramref name="stopBefore"/> (whose start may still reset). Also the time run since the last reset
+    /// and when the last counted attempt ended.
+    /// </summary>
+    private (double Service, TimeSpan Ran, DateTimeOffset? LastEnd) Attained(Job job, DateTimeOffset now, int stopBefore)
     {
-        promoteAt = null;
         var gpus = QueuePass.Accelerators(job.Spec);
         var knob = Options.PromoteKnob;
         double service = 0;
@@ -848,6 +840,11 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
             {
                 service = 0;
                 ran = TimeSpan.Zero;
+            }
+
+            if (a == stopBefore)
+            {
+                break;
             }
 
             var ended = attempt.EndedAt ?? now;
@@ -856,12 +853,7 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
             lastEnd = attempt.EndedAt;
         }
 
-        if (job.State.IsQueued() && lastEnd is { } waitingSince && knob > 0 && QueueOf(service) > 0 && ran > TimeSpan.Zero)
-        {
-            promoteAt = waitingSince + ran * knob;
-        }
-
-        return service;
+        return (service, ran, lastEnd);
     }
 
     private readonly record struct Ranked(Job Job, int Queue);

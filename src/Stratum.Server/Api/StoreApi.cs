@@ -212,38 +212,16 @@ public static class StoreApi
         string repo, string branch, HttpContext context, StoreServices store, IMetadataStore metadata, TimeProvider time, CancellationToken cancellationToken)
     {
         var caller = context.Caller();
-        if (await WriteDeniedAsync(store, caller, repo, cancellationToken) is { } denied)
-        {
-            return denied;
-        }
-
-        var deleted = await store.Repositories.DeleteBranchAsync(repo, branch, cancellationToken);
-        if (!deleted.IsSuccess)
-        {
-            return Failure(deleted.Error, deleted.Message);
-        }
-
-        await AuditAsync(metadata, caller, time, "repo.branch.delete", $"repo/{repo}/branch/{branch}", null, cancellationToken);
-        return Results.NoContent();
+        return await ChangeThenAuditAsync(store, metadata, time, caller, repo,
+            () => store.Repositories.DeleteBranchAsync(repo, branch, cancellationToken), "repo.branch.delete", $"repo/{repo}/branch/{branch}", null, cancellationToken);
     }
 
     private static async Task<IResult> DeleteTagAsync(
         string repo, string tag, HttpContext context, StoreServices store, IMetadataStore metadata, TimeProvider time, CancellationToken cancellationToken)
     {
         var caller = context.Caller();
-        if (await WriteDeniedAsync(store, caller, repo, cancellationToken) is { } denied)
-        {
-            return denied;
-        }
-
-        var deleted = await store.Repositories.DeleteTagAsync(repo, tag, cancellationToken);
-        if (!deleted.IsSuccess)
-        {
-            return Failure(deleted.Error, deleted.Message);
-        }
-
-        await AuditAsync(metadata, caller, time, "repo.tag.delete", $"repo/{repo}/tag/{tag}", null, cancellationToken);
-        return Results.NoContent();
+        return await ChangeThenAuditAsync(store, metadata, time, caller, repo,
+            () => store.Repositories.DeleteTagAsync(repo, tag, cancellationToken), "repo.tag.delete", $"repo/{repo}/tag/{tag}", null, cancellationToken);
     }
 
     // ---- objects ----
@@ -349,38 +327,16 @@ public static class StoreApi
             return Problems.Validation("path", "required: the file to delete, e.g. ?path=train/part-0.parquet");
         }
 
-        if (await WriteDeniedAsync(store, caller, repo, cancellationToken) is { } denied)
-        {
-            return denied;
-        }
-
-        var deleted = await store.Repositories.DeleteObjectAsync(repo, branch, path, cancellationToken);
-        if (!deleted.IsSuccess)
-        {
-            return Failure(deleted.Error, deleted.Message);
-        }
-
-        await AuditAsync(metadata, caller, time, "repo.object.delete", $"repo/{repo}/branch/{branch}/{path}", null, cancellationToken);
-        return Results.NoContent();
+        return await ChangeThenAuditAsync(store, metadata, time, caller, repo,
+            () => store.Repositories.DeleteObjectAsync(repo, branch, path, cancellationToken), "repo.object.delete", $"repo/{repo}/branch/{branch}/{path}", null, cancellationToken);
     }
 
     private static async Task<IResult> ResetBranchAsync(
         string repo, string branch, HttpContext context, StoreServices store, IMetadataStore metadata, TimeProvider time, CancellationToken cancellationToken)
     {
         var caller = context.Caller();
-        if (await WriteDeniedAsync(store, caller, repo, cancellationToken) is { } denied)
-        {
-            return denied;
-        }
-
-        var reset = await store.Repositories.ResetAsync(repo, branch, cancellationToken);
-        if (!reset.IsSuccess)
-        {
-            return Failure(reset.Error, reset.Message);
-        }
-
-        await AuditAsync(metadata, caller, time, "repo.branch.reset", $"repo/{repo}/branch/{branch}", $"{reset.Value} staged changes dropped", cancellationToken);
-        return Results.NoContent();
+        return await ChangeThenAuditAsync(store, metadata, time, caller, repo,
+            () => store.Repositories.ResetAsync(repo, branch, cancellationToken), "repo.branch.reset", $"repo/{repo}/branch/{branch}", dropped => $"{dropped} staged changes dropped", cancellationToken);
     }
 
     private static async Task<IResult> CommitAsync(
@@ -578,6 +534,29 @@ public static class StoreApi
         : message.Contains("branch", StringComparison.Ordinal) ? "branch"
         : message.Contains("tag", StringComparison.Ordinal) ? "tag"
         : "ref";
+
+    /// <summary>
+    /// Every change that answers 204 has one shape: the caller may write to the repository, the change
+    /// succeeds (else its error maps to a status), and it is audited with <paramref name="detail"/> of its result.
+    /// </summary>
+    private static async Task<IResult> ChangeThenAuditAsync<T>(
+        StoreServices store, IMetadataStore metadata, TimeProvider time, Caller caller, string repo,
+        Func<Task<RepoResult<T>>> change, string action, string target, Func<T, string>? detail, CancellationToken cancellationToken)
+    {
+        if (await WriteDeniedAsync(store, caller, repo, cancellationToken) is { } denied)
+        {
+            return denied;
+        }
+
+        var result = await change();
+        if (!result.IsSuccess)
+        {
+            return Failure(result.Error, result.Message);
+        }
+
+        await AuditAsync(metadata, caller, time, action, target, detail?.Invoke(result.Value!), cancellationToken);
+        return Results.NoContent();
+    }
 
     private static Task AuditAsync(IMetadataStore metadata, Caller caller, TimeProvider time, string action, string target, string? detail, CancellationToken cancellationToken) =>
         metadata.Audit.AppendAsync(caller.Audit(time.GetUtcNow(), action, target, detail), cancellationToken);
