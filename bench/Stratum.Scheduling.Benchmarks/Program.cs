@@ -10,8 +10,9 @@ using Stratum.Scheduling;
 // 8-GPU nodes, each policy against baselines measured in the same run: the same policy with an empty
 // queue (the fixed cost of reading the cluster), and the first-version 'priority' policy where it
 // finishes in reasonable time. Writes bench/results/scheduling-pass.json.
-// Usage: dotnet run -c Release --project bench/Stratum.Scheduling.Benchmarks -- [--repeats N] [--quick] [--nodes N] [--policies a,b]
-// (--nodes and --policies narrow the run for profiling; they do not write the results file.)
+// Usage: dotnet run -c Release --project bench/Stratum.Scheduling.Benchmarks -- [--repeats N] [--quick] [--nodes N] [--policies a,b] [--digest]
+// (--nodes and --policies narrow the run for profiling; they do not write the results file. --digest prints a
+// fingerprint of every decision on a few snapshots, with and without the pass's shortcuts, and measures nothing.)
 var repeats = Option("--repeats", 7);
 var quick = args.Contains("--quick");
 var onlyNodes = Option("--nodes", 0);
@@ -20,6 +21,11 @@ var now = new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero);
 var cases = quick
     ? new (int Nodes, int Queued, int Running)[] { (1024, 10_000, 4000), (10_000, 100_000, 30_000) }
     : [(64, 1000, 200), (1024, 10_000, 4000), (10_000, 100_000, 30_000)];
+if (args.Contains("--digest"))
+{
+    return Digests.Print(now);
+}
+
 var rows = new List<object>();
 foreach (var (nodes, queued, running) in cases.Where(c => onlyNodes == 0 || c.Nodes == onlyNodes))
 {
@@ -34,14 +40,21 @@ foreach (var (nodes, queued, running) in cases.Where(c => onlyNodes == 0 || c.No
         }
 
         var policy = SchedulingPolicies.Create(name);
-        var (times, cpuTimes) = MeasureBoth(policy, full, name == PriorityPolicy.PolicyName ? Math.Min(repeats, 3) : repeats);
+        var passes = name == PriorityPolicy.PolicyName ? Math.Min(repeats, 3) : repeats;
+        var (gen0, gen2) = (GC.CollectionCount(0), GC.CollectionCount(2));
+        var (times, cpuTimes) = MeasureBoth(policy, full, passes);
+        (gen0, gen2) = (GC.CollectionCount(0) - gen0, GC.CollectionCount(2) - gen2);
         var baseline = Measure(policy, empty, repeats);
+
+        // A policy keeps what unchanged inputs give from one pass to the next (a live server passes again and
+        // again over mostly the same job objects); a fresh policy each pass shows what a pass costs without it.
+        var (coldTimes, coldCpuTimes) = MeasureCold(name, full, passes);
         var allocated = GC.GetTotalAllocatedBytes(precise: true);
         var decisions = policy.Schedule(full);
         allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated;
         var estimated = decisions.Pending.Count(p => p.EstimatedStart is not null);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{name,-10} {nodes,6} nodes {queued,7} queued {full.Running.Count,6} running: median {times:F2} ms, cpu {cpuTimes:F2} ms (empty queue {baseline:F2} ms), {decisions.Starts.Count} starts, {decisions.Preemptions.Count} preemptions, {estimated} estimates, {allocated / 1048576.0:F0} MiB allocated"));
+            $"{name,-10} {nodes,6} nodes {queued,7} queued {full.Running.Count,6} running: median {times:F2} ms, cpu {cpuTimes:F2} ms (fresh policy {coldTimes:F2} ms, cpu {coldCpuTimes:F2} ms; empty queue {baseline:F2} ms), {decisions.Starts.Count} starts, {decisions.Preemptions.Count} preemptions, {estimated} estimates, {allocated / 1048576.0:F0} MiB allocated, {gen0} gen0 / {gen2} gen2 collections in {passes + 1} passes"));
         rows.Add(new
         {
             policy = name,
@@ -51,6 +64,8 @@ foreach (var (nodes, queued, running) in cases.Where(c => onlyNodes == 0 || c.No
             running = full.Running.Count,
             medianPassMilliseconds = Math.Round(times, 2),
             medianPassCpuMilliseconds = Math.Round(cpuTimes, 2),
+            freshPolicyMedianPassMilliseconds = Math.Round(coldTimes, 2),
+            freshPolicyMedianPassCpuMilliseconds = Math.Round(coldCpuTimes, 2),
             emptyQueueBaselineMilliseconds = Math.Round(baseline, 2),
             allocatedMegabytesPerPass = Math.Round(allocated / 1048576.0, 1),
             starts = decisions.Starts.Count,
@@ -72,7 +87,8 @@ var results = Path.Combine(root, "bench", "results");
 Directory.CreateDirectory(results);
 var json = JsonSerializer.Serialize(new
 {
-    benchmark = "one scheduling pass (ExplainPending on) per policy; baselines: the same policy with an empty queue, and the first-version 'priority' policy up to 1,024 nodes",
+    benchmark = "one scheduling pass (ExplainPending on) per policy, passing again over the same snapshot (what the policy kept from the pass before reused), and with a fresh policy per pass (nothing kept); baselines: the same policy with an empty queue, and the first-version 'priority' policy up to 1,024 nodes",
+    loadAverageAtEnd = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : null,
     command = $"dotnet run -c Release --project bench/Stratum.Scheduling.Benchmarks -- --repeats {repeats}{(quick ? " --quick" : "")}",
     machine = new { cores = Environment.ProcessorCount, runtime = Environment.Version.ToString(), os = System.Runtime.InteropServices.RuntimeInformation.OSDescription },
     peakWorkingSetMegabytes = Math.Round(peak / 1048576.0),
@@ -99,6 +115,27 @@ static (double Wall, double Cpu) MeasureBoth(ISchedulingPolicy policy, ClusterSn
     var process = Process.GetCurrentProcess();
     for (var i = 0; i < repeats; i++)
     {
+        process.Refresh();
+        var cpuBefore = process.TotalProcessorTime;
+        var started = Stopwatch.GetTimestamp();
+        policy.Schedule(snapshot);
+        walls.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        process.Refresh();
+        cpus.Add((process.TotalProcessorTime - cpuBefore).TotalMilliseconds);
+    }
+
+    return (Median(walls), Median(cpus));
+}
+
+// The same with a new policy for every pass, so nothing is kept from the pass before (the first pass a server makes).
+static (double Wall, double Cpu) MeasureCold(string name, ClusterSnapshot snapshot, int repeats)
+{
+    var walls = new List<double>();
+    var cpus = new List<double>();
+    var process = Process.GetCurrentProcess();
+    for (var i = 0; i < repeats; i++)
+    {
+        var policy = SchedulingPolicies.Create(name);
         process.Refresh();
         var cpuBefore = process.TotalProcessorTime;
         var started = Stopwatch.GetTimestamp();
@@ -185,5 +222,57 @@ internal static class Synthetic
         }).ToList();
         var queued = Enumerable.Range(0, queuedCount).Select(_ => MakeJob(now.AddHours(-1))).ToList();
         return new ClusterSnapshot { Now = now, Nodes = nodes, Projects = projects, Queued = queued, Running = running };
+    }
+}
+
+/// <summary>
+/// A fingerprint of every decision (starts, preemptions, each pending job's reason, rejections, position
+/// and estimate) for a few synthetic snapshots, so a speed change can be checked to decide exactly as before:
+/// run with --digest before and after and compare. Includes emptier clusters, where jobs start.
+/// </summary>
+internal static class Digests
+{
+    public static int Print(DateTimeOffset now)
+    {
+        (int Nodes, int Queued, int Running)[] cases = [(64, 1000, 200), (64, 1000, 20), (1024, 10_000, 4000), (1024, 10_000, 600), (10_000, 100_000, 30_000), (10_000, 100_000, 9000)];
+        foreach (var (nodes, queued, running) in cases)
+        {
+            var snapshot = Synthetic.Snapshot(now, nodes, queued, running, seed: nodes + running);
+            foreach (var name in new[] { SchedulingPolicies.Default, PlanningPolicy.BackfillName, PlanningPolicy.FairShareName })
+            {
+                var policy = SchedulingPolicies.Create(name);
+                var first = Of(policy.Schedule(snapshot));
+                var again = Of(policy.Schedule(snapshot));
+                var decisions = policy.Schedule(snapshot);
+                var longWay = Of(PassShortcuts.WithoutShortcuts(() => SchedulingPolicies.Create(name).Schedule(snapshot)));
+                Console.WriteLine($"{name,-10} {nodes,6} {queued,7} {running,6}: {first} {(first == again ? "repeat-same" : "REPEAT-DIFFERS " + again)} "
+                    + $"{(first == longWay ? "as-long-way" : "LONG-WAY-DIFFERS " + longWay)} starts {decisions.Starts.Count} preemptions {decisions.Preemptions.Count}");
+            }
+        }
+
+        return 0;
+    }
+
+    private static string Of(SchedulingDecisions decisions)
+    {
+        var text = new System.Text.StringBuilder();
+        foreach (var start in decisions.Starts)
+        {
+            text.Append("S ").Append(start.JobId).Append(' ').AppendJoin(';', start.Placement.Select(p => $"{p.Rank}@{p.Node}:{string.Join(',', p.AcceleratorIndices)}")).Append('\n');
+        }
+
+        foreach (var preempt in decisions.Preemptions)
+        {
+            text.Append("P ").Append(preempt.JobId).Append(' ').Append(preempt.ForJobId).Append(' ').Append(preempt.Reason).Append('\n');
+        }
+
+        foreach (var pending in decisions.Pending)
+        {
+            text.Append("W ").Append(pending.JobId).Append(' ').Append(pending.QueuePosition).Append(' ').Append(pending.Reason).Append(' ')
+                .Append(pending.EstimatedStart?.UtcTicks).Append(' ')
+                .AppendJoin(',', pending.NodeRejections.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}")).Append('\n');
+        }
+
+        return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text.ToString())))[..16];
     }
 }

@@ -40,12 +40,16 @@ if (Option("--jobs", "") is { Length: > 0 } prefix)
 Console.Error.WriteLine($"read {trace.Jobs.Count} jobs ({trace.Problems.Count} bad rows) in {read.Elapsed.TotalSeconds:F2} s");
 var cluster = SimulatedCluster.Uniform(nodes, gpusPerNode);
 var runs = new List<SimulationMetrics>();
+var allocated = new Dictionary<string, long>(StringComparer.Ordinal);
 foreach (var name in policies)
 {
+    // Bytes allocated by the replay (this thread): allocation per pass was a large share of a replay's time.
+    var before = GC.GetAllocatedBytesForCurrentThread();
     var result = Simulator.Run(trace, cluster, SchedulingPolicies.CreateForSimulation(name), new SimulationOptions { RestartCost = restartCost });
+    allocated[name] = GC.GetAllocatedBytesForCurrentThread() - before;
     var m = result.Metrics;
     Console.Error.WriteLine($"{name,-12} avg JCT {m.AvgJctSeconds,12:F0} s  median {m.MedianJctSeconds,10:F0}  p95 {m.P95JctSeconds,10:F0}  "
-        + $"queue {m.AvgQueueSeconds,10:F0}  util {m.GpuUtilization:P1}  preemptions {m.Preemptions,6}  passes {m.Passes,7}  wall {m.WallSeconds:F2} s (policy {m.PolicySeconds:F2} s)  restart {m.RestartGpuSeconds:F0} GPU-s  fairness {m.FairnessIndex:F3}");
+        + $"queue {m.AvgQueueSeconds,10:F0}  util {m.GpuUtilization:P1}  preemptions {m.Preemptions,6}  passes {m.Passes,7}  wall {m.WallSeconds:F2} s (policy {m.PolicySeconds:F2} s)  restart {m.RestartGpuSeconds:F0} GPU-s  fairness {m.FairnessIndex:F3}  allocated {allocated[name] / 1e6:F0} MB");
     runs.Add(m);
 }
 
@@ -70,6 +74,8 @@ var report = new
     machine = new { Environment.ProcessorCount, os = Environment.OSVersion.VersionString, dotnet = Environment.Version.ToString() },
     readSeconds = read.Elapsed.TotalSeconds,
     policies = runs,
+    allocatedBytes = allocated,
+    loadAverage = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : null,
     baseline = new { name = "python fifo reference replay (fifo_reference.py)", result = baseline },
     reference = new { note = "average JCT quoted in issue 3 for the same file and cluster", fifo = 1_206_000, sjfOracle = 31_700, las = 36_000 },
 };

@@ -75,7 +75,7 @@ public sealed record LasOptions
 /// may change what should run although no job arrives or ends.
 /// </para>
 /// </remarks>
-public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
+public sealed partial class LasPolicy(LasOptions options) : ISchedulingPolicy
 {
     public const string PolicyName = "las";
 
@@ -103,6 +103,9 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
 
     // Service of running jobs before their current attempt, kept from pass to pass for a replay (under _gate).
     private readonly RunningService _runningService = new();
+
+    // The running jobs ranked from pass to pass for a replay (see LasRunningIndex; under _gate).
+    private LasRunningIndex? _running;
 
     /// <summary>
     /// Victim searches place the job over every node after each release, as before the single-replica
@@ -293,7 +296,23 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
         }
 
         var queues = index.Queues;
-        var victims = RankRunning(snapshot, index.BestQueue, WakeAt, out var freeGpus, out var victimGpusInQueue, _runningService);
+        _running ??= new LasRunningIndex(this);
+        var running = _running.Advance(snapshot) ? _running : null;
+        List<Ranked>? victims;
+        int freeGpus;
+        int[] victimGpusInQueue;
+        if (running is not null)
+        {
+            running.WakeForCrossings(index.BestQueue, WakeAt);
+            freeGpus = running.FreeGpus;
+            victimGpusInQueue = (int[])running.VictimGpus.Clone();
+            victims = null;
+        }
+        else
+        {
+            victims = RankRunning(snapshot, index.BestQueue, WakeAt, out freeGpus, out victimGpusInQueue, _runningService);
+        }
+
         int Reclaimable(int queue)
         {
             var reclaimable = 0;
@@ -317,17 +336,25 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
         }
 
         var pass = new QueuePass(snapshot);
-        victims.Sort(BetterFirst);
-        victims.Reverse();
+        victims?.Sort(BetterFirst);
+        victims?.Reverse();
         freeGpus = FreeAccelerators(pass);
         var preempted = new List<Job>();
+
+        // Victims worst first (deepest queue, then latest submission), as ChooseVictims walks them.
+        List<Ranked> VictimList() => victims ??= [.. running!.WorseThan(-1).Select(v => new Ranked(v.Job, v.Queue))];
 
         // Per queue, the GPUs of victims past their minimum run and when the first of the others gets
         // there: a job that needs more than is free plus the ripe victims' GPUs of worse queues cannot take
         // victims, which ChooseVictims would find only after releasing each of them in turn.
-        var ripeGpusInQueue = new int[queues];
+        var ripeGpusInQueue = running is null ? new int[queues] : (int[])running.RipeGpus.Clone();
         var firstRipeInQueue = new DateTimeOffset?[queues];
-        foreach (var (victim, victimQueue) in victims)
+        for (var q = 0; running is not null && q < queues; q++)
+        {
+            firstRipeInQueue[q] = running.FirstRipening(q);
+        }
+
+        foreach (var (victim, victimQueue) in running is null ? victims! : [])
         {
             var ripeAt = (victim.CurrentAttempt?.StartedAt ?? now) + Options.MinRunBeforePreemption;
             if (ripeAt > now)
@@ -343,14 +370,9 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
         bool CannotTakeVictims(int needs, int queue)
         {
             var ripe = 0;
-            DateTimeOffset? firstRipe = null;
             for (var q = queue + 1; q < queues; q++)
             {
                 ripe += ripeGpusInQueue[q];
-                if (firstRipeInQueue[q] is { } at && (firstRipe is null || at < firstRipe))
-                {
-                    firstRipe = at;
-                }
             }
 
             if (FreeAcceleratorsAnyState(pass.Free) + ripe >= needs)
@@ -358,13 +380,26 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
                 return false;
             }
 
-            if (firstRipe is { } first)
-            {
-                WakeAt(first);
-            }
-
+            WakeForFirstUnripe(queue);
             return true;
         }
+
+        // A search that found no victims asks for a pass when the first victim still inside its minimum run gets out.
+        void WakeForFirstUnripe(int queue)
+        {
+            for (var q = queue + 1; q < queues; q++)
+            {
+                if (firstRipeInQueue[q] is { } at)
+                {
+                    WakeAt(at);
+                }
+            }
+        }
+
+        // The counting victim search; the reference policy of the tests keeps the placing one.
+        var search = PlaceEveryVictimTrial ? null : running is not null
+            ? new VictimSearch(this, pass, running.WorseThan, running.IsRipe, running)
+            : new VictimSearch(this, pass, q => victims!.TakeWhile(v => v.Queue > q).Select(v => (v.Job, v.Queue)), v => IsRipeAt(v, now), null);
 
         // Shapes that could neither start nor take victims' GPUs at some level: at a worse level there
         // are only fewer victims to take, and room only shrinks, so they are done for the pass.
@@ -382,13 +417,29 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
             }
 
             var needs = QueuePass.Accelerators(job.Spec);
-            if (needs <= freeGpus && pass.TryStart(job, out _))
+            if (needs <= freeGpus && (search is null || search.MayPlaceNow(job)) && pass.TryStart(job, out _))
             {
                 freeGpus -= needs;
                 return LasQueueIndex.Visit.Started;
             }
 
-            var chosen = Reclaimable(queue) > 0 && !CannotTakeVictims(needs, queue) ? ChooseVictims(pass, job, queue, victims, now, WakeAt) : [];
+            List<Job> chosen = [];
+            if (Reclaimable(queue) > 0 && !CannotTakeVictims(needs, queue))
+            {
+                if (search?.Choose(job, queue) is { } found)
+                {
+                    chosen = found;
+                    if (found.Count == 0)
+                    {
+                        WakeForFirstUnripe(queue);
+                    }
+                }
+                else
+                {
+                    chosen = ChooseVictims(pass, job, queue, VictimList(), now, WakeAt);
+                }
+            }
+
             if (chosen.Count == 0)
             {
                 exhausted.Add((job.Spec.Resources, job.Spec.Replicas));
@@ -397,10 +448,9 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
 
             foreach (var victim in chosen)
             {
-                var at = victims.FindIndex(v => v.Job.Id == victim.Id);
-                victimGpusInQueue[victims[at].Queue] -= QueuePass.Accelerators(victim.Spec);
-                ripeGpusInQueue[victims[at].Queue] -= QueuePass.Accelerators(victim.Spec);
-                victims.RemoveAt(at);
+                var victimQueue = TakeVictim(victim);
+                victimGpusInQueue[victimQueue] -= QueuePass.Accelerators(victim.Spec);
+                ripeGpusInQueue[victimQueue] -= QueuePass.Accelerators(victim.Spec);
                 pass.Preemptions.Add(new PreemptDecision(victim.Id, job.Id, $"preempted by job {job.Id}, which has attained less service (las)"));
                 preempted.Add(victim);
             }
@@ -409,8 +459,30 @@ public sealed class LasPolicy(LasOptions options) : ISchedulingPolicy
             return LasQueueIndex.Visit.Skipped;
         }
 
+        // Takes the victim out of the victims (and the running index, as if it had stopped); returns its queue.
+        int TakeVictim(Job victim)
+        {
+            var victimQueue = -1;
+            if (victims is not null)
+            {
+                var at = victims.FindIndex(v => v.Job.Id == victim.Id);
+                victimQueue = victims[at].Queue;
+                search?.Taken(victim, victimQueue);
+                victims.RemoveAt(at);
+            }
+
+            if (running is not null)
+            {
+                victimQueue = running.Take(victim);
+            }
+
+            return victimQueue;
+        }
+
         if (!index.Walk(q => freeGpus + Reclaimable(q), Visit))
         {
+            // Victims already taken left the running index: build it again next time.
+            _running = null;
             return null;
         }
 

@@ -14,18 +14,25 @@ namespace Stratum.Scheduling;
 /// Jobs of one shape (resources per replica, replicas, node selector) that failed to place fail again
 /// without another node scan: capacity only shrinks during a pass (Kubernetes' equivalence classes,
 /// Slurm's skipping of jobs like one that failed).
+/// With service bands (<see cref="PlanningOptions.ServiceBandsGpuSeconds"/>) the order within a priority is
+/// least attained service first, a blocked job may also preempt same-priority jobs of worse bands, and the
+/// pass asks for the next one (<see cref="SchedulingDecisions.NextPassAt"/>) when a band may change.
 /// </summary>
 internal sealed class PlanPass
 {
     private static readonly IReadOnlyDictionary<string, int> NoRejections = new Dictionary<string, int>();
+    private static readonly HashSet<string> NoMates = new(StringComparer.Ordinal);
 
     private readonly ClusterSnapshot _snapshot;
     private readonly PlanningOptions _options;
     private readonly CapacityIndex _index;
     private readonly QuotaLedger _quota;
+    private readonly CapacityIndex.LayoutCache _layouts;
     private readonly Dictionary<ResourceVector, ReplicaRequest> _requests = [];
     private readonly Dictionary<ShapeKey, (string Reason, IReadOnlyDictionary<string, int> Rejections)> _failed = [];
-    private readonly HashSet<(ShapeKey, int Priority, string Project)> _noPreemption = [];
+    // Per shape, priority and project (or "" when the project makes no difference): the best band at which
+    // no victims made room this pass. A worse band has fewer victims and room only shrinks, so it fails too.
+    private readonly Dictionary<(ShapeKey, int Priority, string Project), int> _noPreemption = [];
     private readonly HashSet<long> _promised = [];
     private readonly List<StartDecision> _starts = [];
     private readonly List<(Job Job, ReplicaRequest Replica, IReadOnlyList<ReplicaPlacement> Placement)> _started = [];
@@ -37,6 +44,14 @@ internal sealed class PlanPass
     private Reservation? _reservation;
     private bool _reservationTried;
 
+    // Outcomes of full decisions by class, valid while _epoch (moved by every start, preemption and
+    // reservation) stays where it was when they were recorded.
+    private readonly Dictionary<(int Class, bool Shadowed, int Band), (string Reason, IReadOnlyDictionary<string, int> Rejections, bool Blocked)> _decided = [];
+    private long _epoch;
+    private JobClasses? _classes;
+    private long _decidedEpoch = -1;
+    private (string Reason, IReadOnlyDictionary<string, int> Rejections, bool Blocked)? _lastWait;
+
     // Built on the first preemption question: running jobs already stopping, and the rest in victim order.
     private List<Job>? _stopping;
     private List<Job>? _victimOrder;
@@ -44,32 +59,113 @@ internal sealed class PlanPass
     private readonly Dictionary<string, HashSet<string>> _mates = new(StringComparer.Ordinal);
     private long _matesVersion = -1;
 
-    public PlanPass(ClusterSnapshot snapshot, PlanningOptions options, CapacityIndex.LayoutCache layouts)
+    // Quota usage as it will be once this pass's victims have stopped: who borrows (reclaim, guaranteed
+    // shares) is judged on it. Admission uses _quota, where victims still count until they are gone, so a
+    // later job of a victim's project cannot start on quota the victim still holds. Built on first use.
+    private QuotaLedger? _afterStops;
+
+    // Service bands (null without them): running jobs' band and service, worked out on first use; the bands
+    // of jobs left blocked for room, and the best of them; the earliest time a band may change what should run.
+    private readonly AttainedService? _service;
+    private Dictionary<long, (int Band, double Service)>? _running;
+    private Dictionary<string, bool>? _inCohort;
+    private readonly bool[] _blockedBands;
+    private int _bestBlockedBand = int.MaxValue;
+    private DateTimeOffset? _wake;
+
+    public PlanPass(ClusterSnapshot snapshot, PlanningOptions options, CapacityIndex.LayoutCache layouts, AttainedService? service)
     {
         _snapshot = snapshot;
         _options = options;
+        _service = service;
+        _service?.BeginPass();
+        _blockedBands = new bool[_service?.Bands ?? 1];
+        _layouts = layouts;
         _index = CapacityIndex.Build(snapshot.Nodes, snapshot.Running, _requests, layouts);
-        _quota = new QuotaLedger(snapshot);
+        _quota = new QuotaLedger(snapshot, layouts);
     }
 
     public SchedulingDecisions Run()
     {
-        var queue = Order();
+        var (queue, bands) = Order();
+        _waiting.EnsureCapacity(_snapshot.ExplainPending ? queue.Length : 0);
         for (var i = 0; i < queue.Length; i++)
         {
-            Decide(queue[i], i + 1);
+            Decide(queue[i], i + 1, bands?[i] ?? 0);
         }
 
-        if (_snapshot.ExplainPending)
+        if (_service is not null)
         {
-            return new SchedulingDecisions(_starts, _preemptions, Explain());
+            WakeForBands();
         }
 
-        return new SchedulingDecisions(_starts, _preemptions, []);
+        var pending = _snapshot.ExplainPending ? Explain() : [];
+        return new SchedulingDecisions(_starts, _preemptions, pending) { NextPassAt = _wake };
     }
 
-    /// <summary>Queue order: effective priority descending, then submit time, then id. One sort of flat keys: sorting 100,000 jobs through LINQ comparers took tens of milliseconds.</summary>
-    private Job[] Order()
+    private void WakeAt(DateTimeOffset at)
+    {
+        if (at > _snapshot.Now && (_wake is null || at < _wake))
+        {
+            _wake = at;
+        }
+    }
+
+    /// <summary>
+    /// When a running job could next become a victim for a job left blocked: when it crosses from the band
+    /// of such a job into a worse one, or when its cooldown ends while it already is in a worse band than the
+    /// best of them. A live server passes on a timer anyway; a replay moves time only to events and these.
+    /// </summary>
+    private void WakeForBands()
+    {
+        if (_bestBlockedBand == int.MaxValue)
+        {
+            return;
+        }
+
+        var cutoff = _snapshot.Now - _options.PreemptionCooldown;
+        foreach (var job in _snapshot.Running)
+        {
+            if (job.Stop is not null || !job.Spec.Preemptible || job.CurrentAttempt is not { } attempt)
+            {
+                continue;
+            }
+
+            var (band, service) = RunningBand(job);
+            if (band > _bestBlockedBand && attempt.StartedAt > cutoff)
+            {
+                WakeAt(attempt.StartedAt + _options.PreemptionCooldown);
+            }
+
+            var gpus = AttainedService.Gpus(job.Spec);
+            if (_blockedBands[band] && band < _service!.Bands - 1 && gpus > 0)
+            {
+                WakeAt(_snapshot.Now.AddSeconds(Math.Max(1, (_service.UpperBound(band) - service) / gpus)));
+            }
+        }
+    }
+
+    /// <summary>A running job's band and attained service now.</summary>
+    private (int Band, double Service) RunningBand(Job job)
+    {
+        _running ??= new Dictionary<long, (int Band, double Service)>(_snapshot.Running.Count);
+        if (!_running.TryGetValue(job.Id, out var known))
+        {
+            var service = _service!.RunningService(job, _snapshot.Now);
+            known = (_service.BandOf(service), service);
+            _running[job.Id] = known;
+        }
+
+        return known;
+    }
+
+    /// <summary>
+    /// Queue order: effective priority descending, then submit time, then id. Effective priority is
+    /// priority - fair-share penalty + aging; with service bands it is priority, then band (least attained
+    /// service first), then -penalty + aging. One sort of flat keys: sorting 100,000 jobs through LINQ
+    /// comparers took tens of milliseconds. Also each job's band, in the same order (null without bands).
+    /// </summary>
+    private (Job[] Jobs, int[]? Bands) Order()
     {
         var queued = _snapshot.Queued;
         var jobs = new Job[queued.Count];
@@ -79,7 +175,7 @@ internal sealed class PlanPass
         {
             var job = queued[i];
             jobs[i] = job;
-            double score = job.Spec.Priority;
+            double score = _service is null ? job.Spec.Priority : 0;
             if (penalties is not null)
             {
                 score -= penalties.GetValueOrDefault(job.Spec.Project);
@@ -91,11 +187,34 @@ internal sealed class PlanPass
                 score += _options.AgingPerHour * Math.Max(0, waited.TotalHours);
             }
 
-            keys[i] = new OrderKey(-score, job.SubmittedAt.UtcTicks, job.Id);
+            if (_service is null)
+            {
+                keys[i] = new OrderKey(-score, 0, 0, job.SubmittedAt.UtcTicks, job.Id);
+                continue;
+            }
+
+            var band = _service.WaitingBand(job, _snapshot.Now, out var promoteAt);
+            if (promoteAt is { } at)
+            {
+                WakeAt(at);
+            }
+
+            keys[i] = new OrderKey(-job.Spec.Priority, band, -score, job.SubmittedAt.UtcTicks, job.Id);
         }
 
-        Array.Sort(keys, jobs);
-        return jobs;
+        _classes = _layouts.QueueOrder.Sort(keys, jobs);
+        if (_service is null)
+        {
+            return (jobs, null);
+        }
+
+        var bands = new int[keys.Length];
+        for (var i = 0; i < keys.Length; i++)
+        {
+            bands[i] = keys[i].Band;
+        }
+
+        return (jobs, bands);
     }
 
     /// <summary>
@@ -140,7 +259,55 @@ internal sealed class PlanPass
         return penalties;
     }
 
-    private void Decide(Job job, int position)
+    /// <summary>
+    /// Decides one job, or repeats the outcome of an earlier job of the same <see cref="DecisionClass"/> when
+    /// nothing has changed since (no start, preemption or reservation): the same inputs give the same wait,
+    /// so 100,000 queued jobs of a few hundred classes cost a few hundred full decisions per pass.
+    /// </summary>
+    private void Decide(Job job, int position, int band)
+    {
+        if (!PassShortcuts.Enabled)
+        {
+            DecideFully(job, position, band);
+            return;
+        }
+
+        var facts = _classes!.Of(position - 1, job, DecisionClass);
+
+        // As EndsBefore, from the kept max runtime (which RuntimeEstimates.For answers first).
+        var shadowed = _reservation is { } reservation
+            && !((facts.MaxRuntime ?? RuntimeEstimates.For(job, _snapshot.RuntimeEstimates)) is { } runtime && _snapshot.Now + runtime <= reservation.At);
+        var key = (facts.Class, shadowed, band);
+        if (_decidedEpoch != _epoch)
+        {
+            _decided.Clear();
+            _decidedEpoch = _epoch;
+        }
+
+        if (_decided.TryGetValue(key, out var known))
+        {
+            Wait(job, facts.Id, position, known.Reason, known.Rejections, known.Blocked);
+            return;
+        }
+
+        _lastWait = null;
+        DecideFully(job, position, band);
+        if (_epoch == _decidedEpoch && _lastWait is { } outcome)
+        {
+            _decided[key] = outcome;
+        }
+    }
+
+    /// <summary>
+    /// Everything <see cref="DecideFully"/> reads from a job besides its id, queue position, runtime and band
+    /// (the memo key adds the band, and whether the job would still run at the reservation, which is all its
+    /// runtime decides). A new input to the decision must join this key or the memo key, or jobs that differ
+    /// in it would share an outcome.
+    /// </summary>
+    private static JobClass DecisionClass(Job job) =>
+        new(job.Spec.Project, job.Spec.Resources, job.Spec.Replicas, SelectorKey(job.Spec), job.Spec.Priority);
+
+    private void DecideFully(Job job, int position, int band)
     {
         // 1. Project and quota; neither holds back other projects' jobs.
         if (!_quota.Exists(job.Spec.Project))
@@ -166,6 +333,8 @@ internal sealed class PlanPass
                 _starts.Add(new StartDecision(job.Id, placement));
                 _started.Add((job, replica, placement));
                 _quota.Add(job);
+                _afterStops?.Add(job);
+                _epoch++;
                 return;
             }
 
@@ -184,7 +353,7 @@ internal sealed class PlanPass
         var (reason, counts) = _failed[shape];
 
         // 3. No room: reclaim quota others borrowed, or preempt lower-priority work, or wait for stops.
-        if (TryMakeRoom(job, replica, shape, withinNominal) is { } waitingFor)
+        if (TryMakeRoom(job, replica, shape, withinNominal, band) is { } waitingFor)
         {
             Wait(job, position, waitingFor, counts, blocked: false);
             return;
@@ -195,16 +364,23 @@ internal sealed class PlanPass
         {
             _reservationTried = true;
             _reservation = Reserve(job, replica);
+            _epoch++;
         }
 
+        _bestBlockedBand = Math.Min(_bestBlockedBand, band);
+        _blockedBands[band] = true;
         Wait(job, position, reason, counts, blocked: true);
     }
 
-    private void Wait(Job job, int position, string reason, IReadOnlyDictionary<string, int> rejections, bool blocked)
+    private void Wait(Job job, int position, string reason, IReadOnlyDictionary<string, int> rejections, bool blocked) =>
+        Wait(job, job.Id, position, reason, rejections, blocked);
+
+    private void Wait(Job job, long id, int position, string reason, IReadOnlyDictionary<string, int> rejections, bool blocked)
     {
+        _lastWait = (reason, rejections, blocked);
         if (_snapshot.ExplainPending)
         {
-            _waiting.Add(new Waiting(job, position, reason, rejections, blocked));
+            _waiting.Add(new Waiting(job, id, position, reason, rejections, blocked));
         }
     }
 
@@ -281,14 +457,17 @@ internal sealed class PlanPass
 
     /// <summary>
     /// Victims whose end lets the job fit: jobs already stopping first (never stop more), then, within its
-    /// nominal quota, jobs of cohort mates that borrow (reclaim), then preemptible jobs of lower priority.
-    /// Victims in order: preemptible first, lowest priority, youngest (least work lost), highest id; whole
-    /// gangs; never one started within the cooldown. Returns the pending reason, or null when nothing helps.
+    /// nominal quota, jobs of cohort mates that borrow (reclaim), then preemptible jobs of lower priority,
+    /// and with service bands preemptible jobs of its priority in a worse band (not of another project
+    /// within its guaranteed share). Victims in order: preemptible first, lowest priority, (with bands) worst
+    /// band, youngest (least work lost), highest id; whole gangs; never one started within the cooldown.
+    /// Returns the pending reason, or null when nothing helps.
     /// </summary>
-    private string? TryMakeRoom(Job job, ReplicaRequest replica, ShapeKey shape, bool withinNominal)
+    private string? TryMakeRoom(Job job, ReplicaRequest replica, ShapeKey shape, bool withinNominal, int band)
     {
-        var key = (shape, job.Spec.Priority, job.Spec.Project);
-        if (_preemptors >= _options.MaxPreemptorsPerPass || _noPreemption.Contains(key) || _noPreemption.Contains((shape, job.Spec.Priority, "")))
+        if (_preemptors >= _options.MaxPreemptorsPerPass
+            || (_noPreemption.TryGetValue((shape, job.Spec.Priority, job.Spec.Project), out var failedAt) && band >= failedAt)
+            || (_noPreemption.TryGetValue((shape, job.Spec.Priority, ""), out failedAt) && band >= failedAt))
         {
             return null;
         }
@@ -297,26 +476,37 @@ internal sealed class PlanPass
         {
             var cutoff = _snapshot.Now - _options.PreemptionCooldown;
             _stopping = _snapshot.Running.Where(j => j.Stop is not null).OrderBy(j => j.Id).ToList();
-            _victimOrder = _snapshot.Running
-                .Where(j => j.Stop is null && (j.CurrentAttempt?.StartedAt ?? DateTimeOffset.MinValue) <= cutoff)
-                .OrderByDescending(j => j.Spec.Preemptible)
-                .ThenBy(j => j.Spec.Priority)
-                .ThenByDescending(j => j.CurrentAttempt?.StartedAt ?? DateTimeOffset.MinValue)
-                .ThenByDescending(j => j.Id)
-                .ToList();
+
+            // One sort of flat keys: a LINQ sort by four keys, on every pass that asks, was a tenth of a replay.
+            var ripe = new List<Job>(_snapshot.Running.Count);
+            var keys = new List<VictimKey>(_snapshot.Running.Count);
+            foreach (var running in _snapshot.Running)
+            {
+                var started = running.CurrentAttempt?.StartedAt ?? DateTimeOffset.MinValue;
+                if (running.Stop is null && started <= cutoff)
+                {
+                    ripe.Add(running);
+                    keys.Add(new VictimKey(running.Spec.Preemptible, running.Spec.Priority, _service is null ? 0 : RunningBand(running).Band, started.UtcTicks, running.Id));
+                }
+            }
+
+            var victimKeys = keys.ToArray();
+            var victimJobs = ripe.ToArray();
+            Array.Sort(victimKeys, victimJobs);
+            _victimOrder = [.. victimJobs];
         }
 
         var mates = withinNominal ? BorrowingMates(job.Spec.Project) : [];
-        if (mates.Count == 0)
-        {
-            key = (shape, job.Spec.Priority, "");
-        }
+
+        // The candidates depend on the project only through reclaim and guaranteed shares.
+        var key = (shape, job.Spec.Priority, mates.Count > 0 || (_service is not null && AnyCohort()) ? job.Spec.Project : "");
 
         // Lazily: the walk below stops at the first victim set that makes room, and building both lists
         // in full for every new (shape, priority, project) was most of the preemption search.
         var stopping = _stopping!.Where(j => !_promised.Contains(j.Id));
         var candidates = _victimOrder
-            .Where(j => !_promised.Contains(j.Id) && (mates.Contains(j.Spec.Project) || (j.Spec.Preemptible && j.Spec.Priority < job.Spec.Priority)));
+            .Where(j => !_promised.Contains(j.Id) && (mates.Contains(j.Spec.Project) || (j.Spec.Preemptible && j.Spec.Priority < job.Spec.Priority)
+                || WorseBand(j, job, band)));
         CapacityIndex? future = null;
         var waitedFor = new List<Job>();
         var victims = new List<Job>();
@@ -336,12 +526,35 @@ internal sealed class PlanPass
 
         if (!fits)
         {
-            _noPreemption.Add(key);
+            _noPreemption[key] = Math.Min(band, _noPreemption.GetValueOrDefault(key, int.MaxValue));
             return null;
+        }
+
+        // Spare, last taken first, every victim the job can do without: victims are taken until one frees a
+        // node where the gang fits, and those taken before it on other nodes are often not needed (a job of
+        // 8 GPUs took a 1-GPU job on each of several nodes before one node had 8 free).
+        if (victims.Count > 1)
+        {
+            var spared = false;
+            for (var i = victims.Count - 2; i >= 0; i--)
+            {
+                var trial = Without(waitedFor, victims, skip: i);
+                if (Fits(trial, job, replica))
+                {
+                    victims.RemoveAt(i);
+                    spared = true;
+                }
+            }
+
+            if (spared)
+            {
+                future = Without(waitedFor, victims, skip: -1);
+            }
         }
 
         // Promise the room: nobody else in this pass may take what the job's future placement uses.
         _preemptors++;
+        _epoch++;
         PlaceGang(future!, job, replica, null, out _);
         _index.RestrictTo(future!);
         foreach (var gone in waitedFor.Concat(victims))
@@ -353,26 +566,111 @@ internal sealed class PlanPass
         {
             var why = mates.Contains(victim.Spec.Project)
                 ? $"preempted by job {job.Id} to reclaim quota project {victim.Spec.Project} borrowed"
-                : $"preempted by job {job.Id} (priority {job.Spec.Priority})";
+                : victim.Spec.Priority < job.Spec.Priority
+                    ? $"preempted by job {job.Id} (priority {job.Spec.Priority})"
+                    : $"preempted by job {job.Id}, which has attained less service (band {band} against {RunningBand(victim).Band})";
             _preemptions.Add(new PreemptDecision(victim.Id, job.Id, why));
-            _quota.Remove(victim);
+            AfterStops().Remove(victim);
         }
 
         return PendingReasons.WaitingForStops(waitedFor.Concat(victims).Select(j => j.Id), waitedFor.All(s => s.Stop!.Kind == StopKind.Preempt));
     }
 
+    private QuotaLedger AfterStops()
+    {
+        if (_afterStops is null)
+        {
+            _afterStops = new QuotaLedger(_snapshot, _layouts);
+            foreach (var (job, _, _) in _started)
+            {
+                _afterStops.Add(job);
+            }
+        }
+
+        return _afterStops;
+    }
+
+    /// <summary>A copy of the free capacity as if <paramref name="waitedFor"/> and every victim but number <paramref name="skip"/> had ended.</summary>
+    private CapacityIndex Without(List<Job> waitedFor, List<Job> victims, int skip)
+    {
+        var copy = _index.Clone();
+        foreach (var gone in waitedFor)
+        {
+            copy.Release(gone, CapacityIndex.Request(_requests, gone.Spec.Resources));
+        }
+
+        for (var v = 0; v < victims.Count; v++)
+        {
+            if (v != skip)
+            {
+                copy.Release(victims[v], CapacityIndex.Request(_requests, victims[v].Spec.Resources));
+            }
+        }
+
+        return copy;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="victim"/> may be preempted for <paramref name="job"/> for attained service:
+    /// preemptible, of the same priority, in a worse band, and of the same project or of one that has no
+    /// guaranteed share to keep (no cohort) or uses more than it now (borrows).
+    /// </summary>
+    private bool WorseBand(Job victim, Job job, int band)
+    {
+        if (_service is null || !victim.Spec.Preemptible || victim.Spec.Priority != job.Spec.Priority || RunningBand(victim).Band <= band)
+        {
+            return false;
+        }
+
+        var project = victim.Spec.Project;
+        return project == job.Spec.Project || !InCohort(project) || AfterStops().IsBorrowing(project);
+    }
+
+    private bool InCohort(string project)
+    {
+        if (_inCohort is null)
+        {
+            _inCohort = new Dictionary<string, bool>(StringComparer.Ordinal);
+            foreach (var p in _snapshot.Projects)
+            {
+                _inCohort.TryAdd(p.Name, p.Quota.Cohort is not null);
+            }
+        }
+
+        return _inCohort.GetValueOrDefault(project);
+    }
+
+    private bool AnyCohort()
+    {
+        foreach (var project in _snapshot.Projects)
+        {
+            if (project.Quota.Cohort is not null)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>Cohort mates of the project that use more than their nominal quota now; cached until usage changes.</summary>
     private HashSet<string> BorrowingMates(string project)
     {
-        if (_matesVersion != _quota.Version)
+        if (!InCohort(project))
+        {
+            return NoMates;
+        }
+
+        var quota = AfterStops();
+        if (_matesVersion != quota.Version)
         {
             _mates.Clear();
-            _matesVersion = _quota.Version;
+            _matesVersion = quota.Version;
         }
 
         if (!_mates.TryGetValue(project, out var mates))
         {
-            mates = _quota.CohortMates(project).Where(_quota.IsBorrowing).ToHashSet(StringComparer.Ordinal);
+            mates = quota.CohortMates(project).Where(quota.IsBorrowing).ToHashSet(StringComparer.Ordinal);
             _mates[project] = mates;
         }
 
@@ -399,10 +697,30 @@ internal sealed class PlanPass
     /// <summary>Running jobs (not promised to anyone) with a known end, earliest first; an overdue job ends now.</summary>
     private List<(DateTimeOffset End, Job Job)> Ends()
     {
+        // Sorted once per pass by flat keys (a comparison delegate over tuples was most of the cost); only
+        // the promised jobs, which grow during the pass, are left out at each call.
+        _ends ??= SortedEnds();
+        var ends = new List<(DateTimeOffset, Job)>(_ends.Length);
+        foreach (var ended in _ends)
+        {
+            if (!_promised.Contains(ended.Job.Id))
+            {
+                ends.Add(ended);
+            }
+        }
+
+        return ends;
+    }
+
+    private (DateTimeOffset End, Job Job)[]? _ends;
+
+    private (DateTimeOffset End, Job Job)[] SortedEnds()
+    {
+        var keys = new List<(long Ticks, long Id)>();
         var ends = new List<(DateTimeOffset, Job)>();
         foreach (var job in _snapshot.Running)
         {
-            if (job.CurrentAttempt is not { } attempt || _promised.Contains(job.Id))
+            if (job.CurrentAttempt is not { } attempt)
             {
                 continue;
             }
@@ -410,12 +728,16 @@ internal sealed class PlanPass
             if (RuntimeEstimates.For(job, _snapshot.RuntimeEstimates) is { } runtime)
             {
                 var end = attempt.StartedAt + runtime;
-                ends.Add((end < _snapshot.Now ? _snapshot.Now : end, job));
+                end = end < _snapshot.Now ? _snapshot.Now : end;
+                keys.Add((end.UtcTicks, job.Id));
+                ends.Add((end, job));
             }
         }
 
-        ends.Sort((a, b) => a.Item1 != b.Item1 ? a.Item1.CompareTo(b.Item1) : a.Item2.Id.CompareTo(b.Item2.Id));
-        return ends;
+        var sortedKeys = keys.ToArray();
+        var sorted = ends.ToArray();
+        Array.Sort(sortedKeys, sorted);
+        return sorted;
     }
 
     /// <summary>
@@ -485,15 +807,15 @@ internal sealed class PlanPass
         var ahead = 0;
         foreach (var waiting in _waiting)
         {
-            if (estimates.TryGetValue(waiting.Job.Id, out var estimate))
+            if (estimates.Count > 0 && estimates.TryGetValue(waiting.JobId, out var estimate))
             {
                 var reason = $"{waiting.Reason}; {Ahead(ahead)}; estimated start {When(estimate.At)}"
                     + (estimate.After is { } after ? $" when job {after.ToString(CultureInfo.InvariantCulture)} ends" : "");
-                pending.Add(new PendingDecision(waiting.Job.Id, reason, waiting.Rejections, waiting.Position, estimate.At));
+                pending.Add(new PendingDecision(waiting.JobId, reason, waiting.Rejections, waiting.Position, estimate.At));
             }
             else
             {
-                pending.Add(new PendingDecision(waiting.Job.Id, waiting.Reason, waiting.Rejections, waiting.Position));
+                pending.Add(new PendingDecision(waiting.JobId, waiting.Reason, waiting.Rejections, waiting.Position));
             }
 
             ahead += waiting.Blocked ? 1 : 0;
@@ -568,7 +890,8 @@ internal sealed class PlanPass
 
     private readonly record struct ShapeKey(ReplicaRequest Replica, int Replicas, string Selector, bool Shadowed);
 
-    private sealed record Waiting(Job Job, int Position, string Reason, IReadOnlyDictionary<string, int> Rejections, bool Blocked);
+    // The id beside the job: reading 100,000 job records again to explain them was a cache miss apiece.
+    private readonly record struct Waiting(Job Job, long JobId, int Position, string Reason, IReadOnlyDictionary<string, int> Rejections, bool Blocked);
 
     private sealed record Reservation(long JobId, DateTimeOffset At, long AfterJobId, CapacityIndex Shadow)
     {
@@ -576,7 +899,36 @@ internal sealed class PlanPass
             $"would delay job {JobId.ToString(CultureInfo.InvariantCulture)}, which has the room reserved from {At.UtcDateTime.ToString("HH:mm", CultureInfo.InvariantCulture)} UTC (backfill)";
     }
 
-    private readonly record struct OrderKey(double NegativeScore, long SubmittedTicks, long Id) : IComparable<OrderKey>
+    /// <summary>Victim order: preemptible first, lowest priority, worst band, youngest (latest start), highest id.</summary>
+    private readonly record struct VictimKey(bool Preemptible, int Priority, int Band, long StartedTicks, long Id) : IComparable<VictimKey>
+    {
+        public int CompareTo(VictimKey other)
+        {
+            if (Preemptible != other.Preemptible)
+            {
+                return Preemptible ? -1 : 1;
+            }
+
+            if (Priority != other.Priority)
+            {
+                return Priority.CompareTo(other.Priority);
+            }
+
+            if (Band != other.Band)
+            {
+                return other.Band.CompareTo(Band);
+            }
+
+            if (StartedTicks != other.StartedTicks)
+            {
+                return other.StartedTicks.CompareTo(StartedTicks);
+            }
+
+            return other.Id.CompareTo(Id);
+        }
+    }
+
+    private readonly record struct OrderKey(double NegativeScore, int Band, double NegativeWithinBand, long SubmittedTicks, long Id) : IComparable<OrderKey>
     {
         public int CompareTo(OrderKey other)
         {
@@ -584,6 +936,18 @@ internal sealed class PlanPass
             if (byScore != 0)
             {
                 return byScore;
+            }
+
+            var byBand = Band.CompareTo(other.Band);
+            if (byBand != 0)
+            {
+                return byBand;
+            }
+
+            var withinBand = NegativeWithinBand.CompareTo(other.NegativeWithinBand);
+            if (withinBand != 0)
+            {
+                return withinBand;
             }
 
             var bySubmit = SubmittedTicks.CompareTo(other.SubmittedTicks);

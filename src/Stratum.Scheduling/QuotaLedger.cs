@@ -25,7 +25,9 @@ internal sealed class QuotaLedger
     private readonly Dictionary<(string Project, long Cpu, long Memory, long Gpus), (string? Problem, bool WithinNominal)> _problems = [];
     private long _problemsVersion = -1;
 
-    public QuotaLedger(ClusterSnapshot snapshot)
+    /// <param name="snapshot">The projects and the running jobs whose usage counts.</param>
+    /// <param name="memory">Where a policy keeps the last pass's usage: the same running job objects under the same projects use the same quota.</param>
+    public QuotaLedger(ClusterSnapshot snapshot, Placement.CapacityIndex.LayoutCache? memory = null)
     {
         foreach (var project in snapshot.Projects)
         {
@@ -41,10 +43,29 @@ internal sealed class QuotaLedger
             }
         }
 
+        if (memory is not null && PassShortcuts.Enabled && memory.HeldUsage(snapshot.Projects, snapshot.Running) is { } held)
+        {
+            foreach (var (project, used) in held.Usage)
+            {
+                _usage[project] = (long[])used.Clone();
+            }
+
+            foreach (var (key, used) in held.TypeUsage)
+            {
+                _typeUsage[key] = used;
+            }
+
+            Version = held.Version;
+            return;
+        }
+
         foreach (var job in snapshot.Running)
         {
             Add(job);
         }
+
+        memory?.HoldUsage(new QuotaUsage([.. snapshot.Projects], [.. snapshot.Running], _usage.ToDictionary(kv => kv.Key, kv => (long[])kv.Value.Clone(), StringComparer.Ordinal),
+            new Dictionary<(string Project, string Type), int>(_typeUsage), Version));
     }
 
     /// <summary>Changes with every <see cref="Add"/> and <see cref="Remove"/>, so callers can cache what depends on usage.</summary>
@@ -276,6 +297,12 @@ internal sealed class QuotaLedger
             used[d] += sign * vector[d];
         }
 
+        // Enumerating an empty read-only dictionary still allocates an enumerator; this runs for every running job.
+        if (project.Quota.AcceleratorsByType.Count == 0)
+        {
+            return;
+        }
+
         foreach (var type in project.Quota.AcceleratorsByType.Keys)
         {
             var key = (project.Name, type);
@@ -343,3 +370,6 @@ internal sealed class QuotaLedger
         _ => amount.ToString(CultureInfo.InvariantCulture),
     };
 }
+
+/// <summary>Quota usage counted from <see cref="Running"/> under <see cref="Projects"/>, kept between passes (see <see cref="QuotaLedger"/>).</summary>
+internal sealed record QuotaUsage(Project[] Projects, Job[] Running, Dictionary<string, long[]> Usage, Dictionary<(string Project, string Type), int> TypeUsage, long Version);

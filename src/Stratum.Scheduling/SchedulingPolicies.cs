@@ -3,13 +3,17 @@ namespace Stratum.Scheduling;
 /// <summary>The built-in scheduling policies, by the names configuration uses.</summary>
 public static class SchedulingPolicies
 {
-    /// <summary>What a configuration that names no policy gets: fair-share order with aging and EASY backfill (<see cref="PlanningPolicy.Default"/>).</summary>
+    /// <summary>
+    /// What a configuration that names no policy gets: the planning engine with least-attained-service bands,
+    /// fair share with aging, EASY backfill, and preemption of worse bands (<see cref="PlanningPolicy.Default"/>).
+    /// </summary>
     public const string Default = "default";
 
     private static readonly Dictionary<string, Func<ISchedulingPolicy>> Factories = WithLasPresets(new(StringComparer.Ordinal)
     {
         // Re-point the default here (one line) if a measurement favours another policy.
         [Default] = () => PlanningPolicy.Default(),
+        [PlanningPolicy.PlanningName] = () => PlanningPolicy.Planning(),
         [PlanningPolicy.BackfillName] = () => PlanningPolicy.Backfill(),
         [PlanningPolicy.FairShareName] = () => PlanningPolicy.FairShare(),
         [PriorityPolicy.PolicyName] = () => new PriorityPolicy(),

@@ -93,7 +93,11 @@ public sealed class SjfOraclePolicy : ISchedulingPolicy
             }
             else
             {
-                pass.Pend(job, pass.NoRoom(job, result), position, result.Rejections);
+                if (pass.Explain)
+                {
+                    pass.Pend(job, pass.NoRoom(job, result), position, result.Rejections);
+                }
+
             }
         }
 

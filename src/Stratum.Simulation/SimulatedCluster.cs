@@ -28,6 +28,10 @@ public sealed record SimulatedCluster
     private readonly Dictionary<string, int> _perNode;
     private readonly Dictionary<string, int> _totalByType;
 
+    // One resource vector per replica shape, shared by every job of that shape: the scheduler caches
+    // work per vector (its flat request), and a vector per job of an 82,000-job trace defeated that.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Type, int Gpus), ResourceVector> _replicaResources = new();
+
     private SimulatedCluster(IReadOnlyList<Node> nodes, IReadOnlyList<string> gpuTypes, Dictionary<string, int> perNode, Dictionary<string, int> totalByType)
     {
         Nodes = nodes;
@@ -162,7 +166,8 @@ public sealed record SimulatedCluster
             Name = $"trace-{job.Id}",
             Project = job.Project,
             Command = ["trace"],
-            Resources = perReplica == 0 ? ReplicaBase : ReplicaBase.Add(ResourceVector.Of(0, 0, TypeOf(job), perReplica)),
+            Resources = perReplica == 0 ? ReplicaBase : _replicaResources.GetOrAdd((TypeOf(job), perReplica),
+                static key => ReplicaBase.Add(ResourceVector.Of(0, 0, key.Type, key.Gpus))),
             Replicas = replicas,
             Priority = job.Priority,
 

@@ -118,15 +118,19 @@ public static class Simulator
                     continue;
                 }
 
+                var spec = cluster.SpecFor(job);
                 var sim = new SimJob(job, new Job
                 {
                     Id = job.Id,
-                    Spec = cluster.SpecFor(job),
+                    Spec = spec,
                     Owner = "trace",
                     State = JobState.Pending,
                     SubmittedAt = job.SubmittedAt,
                     UpdatedAt = job.SubmittedAt,
-                });
+                })
+                {
+                    GpusPerReplica = GpusOf(spec.Resources),
+                };
                 _byId[job.Id] = sim;
                 _durations[job.Id] = job.Duration;
                 _arrivals.Add(sim);
@@ -222,7 +226,7 @@ public static class Simulator
         private SchedulingDecisions Pass(DateTimeOffset now)
         {
             _passes++;
-            var policyWatch = Stopwatch.StartNew();
+            var policyStart = Stopwatch.GetTimestamp();
             var decisions = _policy.Schedule(new ClusterSnapshot
             {
                 Now = now,
@@ -235,7 +239,7 @@ public static class Simulator
                 QueuedInSubmitOrder = true,
                 Capacity = _capacity,
             });
-            _policyTime += policyWatch.Elapsed;
+            _policyTime += Stopwatch.GetElapsedTime(policyStart);
 
             foreach (var preemption in decisions.Preemptions)
             {
@@ -263,7 +267,7 @@ public static class Simulator
         private void Start(SimJob sim, IReadOnlyList<ReplicaPlacement> placement, DateTimeOffset now)
         {
             // The simulated executor's own check: a policy that hands out GPUs twice is a bug, not a result.
-            var perReplica = GpusOf(sim.Job.Spec.Resources);
+            var perReplica = sim.GpusPerReplica;
             foreach (var replica in placement)
             {
                 var index = _nodeIndex.TryGetValue(replica.Node, out var i) ? i : throw new InvalidOperationException(
@@ -327,7 +331,7 @@ public static class Simulator
             _capacity.Remove(sim.Job);
             var held = now - attempt.StartedAt;
             sim.HeldTime += held * sim.Job.Spec.Replicas;
-            var perReplica = GpusOf(sim.Job.Spec.Resources);
+            var perReplica = sim.GpusPerReplica;
             _restartGpuSeconds += (held < sim.Overhead ? held : sim.Overhead).TotalSeconds * perReplica * sim.Job.Spec.Replicas;
             Busy(now, -perReplica * attempt.Placement.Count);
             foreach (var replica in attempt.Placement)
@@ -351,8 +355,21 @@ public static class Simulator
             {
                 State = state,
                 UpdatedAt = now,
-                Attempts = [.. sim.Job.Attempts.SkipLast(1), attempt with { EndedAt = now, ExitCode = state == JobState.Succeeded ? 0 : null, Outcome = outcome }],
+                Attempts = Ended(sim.Job.Attempts, attempt with { EndedAt = now, ExitCode = state == JobState.Succeeded ? 0 : null, Outcome = outcome }),
             };
+        }
+
+        // The attempts with the last one replaced by its ended form.
+        private static JobAttempt[] Ended(IReadOnlyList<JobAttempt> attempts, JobAttempt ended)
+        {
+            var copy = new JobAttempt[attempts.Count];
+            for (var i = 0; i < copy.Length - 1; i++)
+            {
+                copy[i] = attempts[i];
+            }
+
+            copy[^1] = ended;
+            return copy;
         }
 
         // One entry per instant: changes at the same instant overwrite the last entry.
@@ -416,6 +433,9 @@ public static class Simulator
         public TimeSpan HeldTime { get; set; }
 
         public int Preemptions { get; set; }
+
+        /// <summary>GPUs each replica holds.</summary>
+        public int GpusPerReplica { get; init; }
 
         /// <summary>Where the job sits in the running list while it runs; -1 otherwise.</summary>
         public int RunningSlot { get; set; } = -1;

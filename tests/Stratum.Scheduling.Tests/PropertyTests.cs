@@ -45,7 +45,7 @@ public sealed class PropertyTests
             AssertEveryQueuedJobDecided(snapshot, decisions, context);
             AssertNoNodeOvercommitted(snapshot, decisions, context);
             AssertStartsWithinQuota(snapshot, decisions, context);
-            AssertPreemptionsAllowed(snapshot, decisions, context);
+            AssertPreemptionsAllowed(snapshot, decisions, context, policyName);
         }
     }
 
@@ -107,7 +107,7 @@ public sealed class PropertyTests
         }
     }
 
-    private static void AssertPreemptionsAllowed(ClusterSnapshot snapshot, SchedulingDecisions decisions, string context)
+    private static void AssertPreemptionsAllowed(ClusterSnapshot snapshot, SchedulingDecisions decisions, string context, string policyName)
     {
         var running = snapshot.Running.ToDictionary(j => j.Id);
         var queued = snapshot.Queued.ToDictionary(j => j.Id);
@@ -118,7 +118,15 @@ public sealed class PropertyTests
             var victim = running[preemption.JobId];
             var forJob = queued[preemption.ForJobId];
             Assert.True(victim.Spec.Preemptible && victim.Stop is null, $"{context}: job {victim.Id} may not be preempted");
-            Assert.True(victim.Spec.Priority < forJob.Spec.Priority, $"{context}: job {victim.Id} preempted by one of no higher priority");
+            // default also preempts jobs of the same priority that have attained more service (a worse band).
+            var forService = false;
+            if (victim.Spec.Priority == forJob.Spec.Priority && SchedulingPolicies.Create(policyName) is PlanningPolicy { Options.ServiceBandsGpuSeconds: { } bands } planning)
+            {
+                var service = new AttainedService(bands, planning.Options.PromoteKnob);
+                forService = service.BandOf(service.RunningService(victim, snapshot.Now)) > service.WaitingBand(forJob, snapshot.Now, out _);
+            }
+
+            Assert.True(victim.Spec.Priority < forJob.Spec.Priority || forService, $"{context}: job {victim.Id} preempted by one of no higher priority");
             Assert.Contains(forJob.Id, pending);
         }
     }

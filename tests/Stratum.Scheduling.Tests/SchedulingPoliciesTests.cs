@@ -5,7 +5,7 @@ public sealed class SchedulingPoliciesTests
     [Fact]
     public void Names_ListsLivePolicies()
     {
-        Assert.Equal(["backfill", "default", "fair-share", "fifo", "las", "las-fine", "las-fine-q5m", "las-g4", "las-q5m", "priority"], SchedulingPolicies.Names);
+        Assert.Equal(["backfill", "default", "fair-share", "fifo", "las", "las-fine", "las-fine-q5m", "las-g4", "las-q5m", "planning", "priority"], SchedulingPolicies.Names);
     }
 
     [Fact]
@@ -21,6 +21,7 @@ public sealed class SchedulingPoliciesTests
     [InlineData("default", true, true)]
     [InlineData("backfill", true, false)]
     [InlineData("fair-share", false, true)]
+    [InlineData("planning", true, true)]
     public void Create_PlanningName_ReturnsAPlanningPolicyWithItsOptions(string name, bool backfill, bool fairShare)
     {
         var policy = Assert.IsType<PlanningPolicy>(SchedulingPolicies.Create(name));
@@ -41,7 +42,7 @@ public sealed class SchedulingPoliciesTests
         var error = Assert.Throws<ArgumentException>(() => SchedulingPolicies.Create(name));
 
         Assert.Equal("name", error.ParamName);
-        Assert.StartsWith($"unknown scheduling policy '{name}'; known policies: backfill, default, fair-share, fifo, las, las-fine, las-fine-q5m, las-g4, las-q5m, priority", error.Message);
+        Assert.StartsWith($"unknown scheduling policy '{name}'; known policies: backfill, default, fair-share, fifo, las, las-fine, las-fine-q5m, las-g4, las-q5m, planning, priority", error.Message);
         Assert.False(SchedulingPolicies.IsKnown(name));
     }
 

@@ -70,8 +70,20 @@ internal sealed class CapacityIndex
     /// As <see cref="Build(IEnumerable{Node}, IEnumerable{Job}, Dictionary{ResourceVector, ReplicaRequest})"/>, reusing
     /// <paramref name="cache"/>'s layout when the snapshot holds the very same node objects as the pass before.
     /// </summary>
-    public static CapacityIndex Build(IReadOnlyList<Node> nodes, IEnumerable<Job> running, Dictionary<ResourceVector, ReplicaRequest> requests, LayoutCache cache) =>
-        Build(cache.For(nodes), running, requests);
+    public static CapacityIndex Build(IReadOnlyList<Node> nodes, IReadOnlyList<Job> running, Dictionary<ResourceVector, ReplicaRequest> requests, LayoutCache cache)
+    {
+        var layout = cache.For(nodes);
+        if (PassShortcuts.Enabled && cache.Held(layout, running) is { } held)
+        {
+            // The same running job objects on the same layout hold the same capacity: copy it instead of
+            // releasing 15,000 placements again (a tenth of a pass over 10,000 nodes).
+            return held.Clone();
+        }
+
+        var index = Build(layout, running, requests);
+        cache.Hold(layout, running, index.Clone());
+        return index;
+    }
 
     private static CapacityIndex Build(Layout layout, IEnumerable<Job> running, Dictionary<ResourceVector, ReplicaRequest> requests)
     {
@@ -105,6 +117,66 @@ internal sealed class CapacityIndex
     public sealed class LayoutCache
     {
         private Layout? _last;
+
+        private Kept? _held;
+
+        /// <summary>The previous pass's queue order, which the planning pass reuses while it still holds.</summary>
+        internal QueueOrderMemory QueueOrder { get; } = new();
+
+        /// <summary>The free capacity the last pass built from <paramref name="running"/> on <paramref name="layout"/>, if it was these very job objects; never to be changed (clone it).</summary>
+        internal CapacityIndex? Held(Layout layout, IReadOnlyList<Job> running)
+        {
+            var held = Volatile.Read(ref _held);
+            if (held is null || !ReferenceEquals(held.Layout, layout) || held.Running.Length != running.Count)
+            {
+                return null;
+            }
+
+            for (var i = 0; i < held.Running.Length; i++)
+            {
+                if (!ReferenceEquals(held.Running[i], running[i]))
+                {
+                    return null;
+                }
+            }
+
+            return held.Index;
+        }
+
+        internal void Hold(Layout layout, IReadOnlyList<Job> running, CapacityIndex index) =>
+            Volatile.Write(ref _held, new Kept(layout, [.. running], index));
+
+        private QuotaUsage? _usage;
+
+        /// <summary>The quota usage the last pass counted from <paramref name="running"/> under <paramref name="projects"/>, if they were these very objects; never to be changed (copy it).</summary>
+        internal QuotaUsage? HeldUsage(IReadOnlyList<Project> projects, IReadOnlyList<Job> running)
+        {
+            var held = Volatile.Read(ref _usage);
+            return held is not null && Same(held.Projects, projects) && Same(held.Running, running) ? held : null;
+        }
+
+        internal void HoldUsage(QuotaUsage usage) => Volatile.Write(ref _usage, usage);
+
+        private static bool Same<T>(T[] kept, IReadOnlyList<T> now)
+            where T : class
+        {
+            if (kept.Length != now.Count)
+            {
+                return false;
+            }
+
+            for (var i = 0; i < kept.Length; i++)
+            {
+                if (!ReferenceEquals(kept[i], now[i]))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        private sealed record Kept(Layout Layout, Job[] Running, CapacityIndex Index);
 
         internal Layout For(IReadOnlyList<Node> nodes)
         {
@@ -285,7 +357,25 @@ internal sealed class CapacityIndex
     {
         var copy = new CapacityIndex(_nodes, _indexByName, _typeIndex, _devices, _rack, (long[])_cpu.Clone(), (long[])_memory.Clone(),
             [.. _budget.Select(b => (int[])b.Clone())], [.. _mask.Select(m => (ulong[])m.Clone())], null);
-        return new CapacityIndex(_nodes, _indexByName, _typeIndex, _devices, _rack, copy._cpu, copy._memory, copy._budget, copy._mask, copy.BuildBuckets());
+        return new CapacityIndex(_nodes, _indexByName, _typeIndex, _devices, _rack, copy._cpu, copy._memory, copy._budget, copy._mask,
+            _buckets is null || !PassShortcuts.Enabled ? copy.BuildBuckets() : CopyBuckets(_buckets));
+    }
+
+    // The buckets always hold what BuildBuckets would make of the amounts (every change rebuckets its node),
+    // and copying a sorted set is a walk of its tree where building one sorts its members first.
+    private static SortedSet<int>[][] CopyBuckets(SortedSet<int>[][] buckets)
+    {
+        var copy = new SortedSet<int>[buckets.Length][];
+        for (var t = 0; t < buckets.Length; t++)
+        {
+            copy[t] = new SortedSet<int>[buckets[t].Length];
+            for (var c = 0; c < buckets[t].Length; c++)
+            {
+                copy[t][c] = new SortedSet<int>(buckets[t][c]);
+            }
+        }
+
+        return copy;
     }
 
     /// <summary>Null when the node can take one replica now, else the reason key it is rejected for, cheapest check first.</summary>

@@ -1,0 +1,205 @@
+using Stratum.Core.Jobs;
+
+namespace Stratum.Scheduling;
+
+/// <summary>
+/// Attained service in bands, for the planning engine's least-attained-service order (<c>default</c>).
+/// The same model as <see cref="LasPolicy"/> (Tiresias' discretised LAS): a job's service is the
+/// GPU-seconds it has held over its attempts; band 0 is below the first threshold; a job waiting in a
+/// lower band is promoted to band 0 once it has waited <see cref="PromoteKnob"/> times as long as it has
+/// run since its last promotion, and its count restarts when it next runs after such a wait.
+/// Kept apart from LasPolicy so that the planning engine does not depend on LAS's internals; a test holds
+/// the two to the same bands (AttainedServiceTests). Not thread-safe: the policy runs one pass at a time.
+/// </summary>
+internal sealed class AttainedService
+{
+    private readonly double[] _thresholds;
+
+    // Per job object, what its ended attempts add up to: that never changes while the job object is the
+    // same (records never change in place). Only jobs seen in the last pass are kept.
+    private Dictionary<long, Entry> _last = [];
+    private Dictionary<long, Entry> _now = [];
+
+    /// <exception cref="ArgumentException">The thresholds are empty, not positive or not ascending, or the knob is negative.</exception>
+    public AttainedService(IReadOnlyList<double> thresholdsGpuSeconds, double promoteKnob)
+    {
+        ArgumentNullException.ThrowIfNull(thresholdsGpuSeconds);
+        if (thresholdsGpuSeconds.Count == 0)
+        {
+            throw new ArgumentException("at least one service band threshold is needed", nameof(thresholdsGpuSeconds));
+        }
+
+        for (var i = 0; i < thresholdsGpuSeconds.Count; i++)
+        {
+            if (!(thresholdsGpuSeconds[i] > 0) || (i > 0 && thresholdsGpuSeconds[i] <= thresholdsGpuSeconds[i - 1]))
+            {
+                throw new ArgumentException($"service band thresholds must be positive and ascending; threshold {i + 1} is {thresholdsGpuSeconds[i]}", nameof(thresholdsGpuSeconds));
+            }
+        }
+
+        if (!(promoteKnob >= 0))
+        {
+            throw new ArgumentException($"the promotion knob must be 0 (off) or positive, not {promoteKnob}", nameof(promoteKnob));
+        }
+
+        _thresholds = [.. thresholdsGpuSeconds];
+        PromoteKnob = promoteKnob;
+    }
+
+    public IReadOnlyList<double> Thresholds => _thresholds;
+
+    public double PromoteKnob { get; }
+
+    /// <summary>The number of bands: one more than thresholds.</summary>
+    public int Bands => _thresholds.Length + 1;
+
+    public int BandOf(double service)
+    {
+        var band = 0;
+        while (band < _thresholds.Length && service >= _thresholds[band])
+        {
+            band++;
+        }
+
+        return band;
+    }
+
+    /// <summary>Service at which a job leaves <paramref name="band"/>; infinity for the last band.</summary>
+    public double UpperBound(int band) => band < _thresholds.Length ? _thresholds[band] : double.PositiveInfinity;
+
+    /// <summary>Accelerators of every type the whole gang holds.</summary>
+    public static int Gpus(JobSpec spec)
+    {
+        var perReplica = 0;
+        foreach (var (_, count) in spec.Resources.Accelerators)
+        {
+            perReplica += count;
+        }
+
+        return perReplica * spec.Replicas;
+    }
+
+    /// <summary>
+    /// A waiting job's band (promotion applied) and, when it sits below band 0 and is not promoted yet,
+    /// when it will be.
+    /// </summary>
+    public int WaitingBand(Job job, DateTimeOffset now, out DateTimeOffset? promoteAt)
+    {
+        promoteAt = null;
+        var (service, ran, lastEnd) = Ended(job);
+        var band = BandOf(service);
+        if (band > 0 && PromoteKnob > 0 && lastEnd is { } waitingSince && ran > TimeSpan.Zero)
+        {
+            var at = waitingSince + (ran * PromoteKnob);
+            if (at <= now)
+            {
+                return 0;
+            }
+
+            promoteAt = at;
+        }
+
+        return band;
+    }
+
+    /// <summary>A running job's service up to <paramref name="now"/>: its earlier attempts (after any promotion reset) and the current one.</summary>
+    public double RunningService(Job job, DateTimeOffset now)
+    {
+        if (job.Attempts.Count == 0)
+        {
+            return 0;
+        }
+
+        var entry = Get(job);
+        if (entry.BeforeLast is null)
+        {
+            entry.BeforeLast = Walk(job, job.Attempts.Count - 1, default).Service;
+        }
+
+        var last = job.Attempts[^1];
+        return entry.BeforeLast.Value + (entry.Gpus * ((last.EndedAt ?? now) - last.StartedAt).TotalSeconds);
+    }
+
+    /// <summary>
+    /// The attempts' service summed in order, back to zero at an attempt that started after a wait long
+    /// enough for promotion; stops before adding attempt <paramref name="stopBefore"/> (whose start may
+    /// still reset the count). Also the time run since the last reset and when the last counted attempt ended.
+    /// </summary>
+    private (double Service, TimeSpan Ran, DateTimeOffset? LastEnd) Walk(Job job, int stopBefore, DateTimeOffset now)
+    {
+        var gpus = Gpus(job.Spec);
+        double service = 0;
+        var ran = TimeSpan.Zero;
+        DateTimeOffset? lastEnd = null;
+        var attempts = job.Attempts;
+        for (var a = 0; a < attempts.Count; a++)
+        {
+            var attempt = attempts[a];
+            if (lastEnd is { } end && PromoteKnob > 0 && BandOf(service) > 0 && attempt.StartedAt - end >= ran * PromoteKnob)
+            {
+                service = 0;
+                ran = TimeSpan.Zero;
+            }
+
+            if (a == stopBefore)
+            {
+                break;
+            }
+
+            var ended = attempt.EndedAt ?? now;
+            ran += ended - attempt.StartedAt;
+            service += gpus * (ended - attempt.StartedAt).TotalSeconds;
+            lastEnd = attempt.EndedAt;
+        }
+
+        return (service, ran, lastEnd);
+    }
+
+    // A queued job's attempts have all ended (a job is queued again only after its attempt ends); one
+    // that has not is counted up to its start, which is what it holds while it has not run.
+    private (double Service, TimeSpan Ran, DateTimeOffset? LastEnd) Ended(Job job)
+    {
+        if (job.Attempts.Count == 0)
+        {
+            return (0, TimeSpan.Zero, null);
+        }
+
+        var entry = Get(job);
+        entry.Waiting ??= Walk(job, job.Attempts.Count, job.Attempts[^1].StartedAt);
+        return entry.Waiting.Value;
+    }
+
+    /// <summary>Starts a pass: entries of jobs not asked about since the pass before are dropped.</summary>
+    public void BeginPass()
+    {
+        (_last, _now) = (_now, _last);
+        _now.Clear();
+    }
+
+    private Entry Get(Job job)
+    {
+        if (_now.TryGetValue(job.Id, out var found) && ReferenceEquals(found.Job, job))
+        {
+            return found;
+        }
+
+        if (!_last.TryGetValue(job.Id, out found) || !ReferenceEquals(found.Job, job))
+        {
+            found = new Entry(job, Gpus(job.Spec));
+        }
+
+        _now[job.Id] = found;
+        return found;
+    }
+
+    private sealed class Entry(Job job, int gpus)
+    {
+        public Job Job { get; } = job;
+
+        public int Gpus { get; } = gpus;
+
+        public double? BeforeLast { get; set; }
+
+        public (double Service, TimeSpan Ran, DateTimeOffset? LastEnd)? Waiting { get; set; }
+    }
+}
