@@ -2,10 +2,12 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Stratum.Storage;
 using Stratum.Storage.Backends;
 using Stratum.Storage.Chunking;
 using Stratum.Storage.Crypto;
+using Stratum.Storage.Format;
 
 // Artifact store benchmark (issue 4). Everything on: FastCDC, SHA-256 ids, MD5 + SHA-256 of each file,
 // zstd at the store's default level (1), AES-256-GCM, fsynced packs and index files.
@@ -16,8 +18,14 @@ using Stratum.Storage.Crypto;
 // 2. dedup ratio (logical / stored) for dataset revisions, a family of fine-tuned models and one file
 //    under two names, against plain copies (stored = logical), for the default chunk sizes and a
 //    smaller set, to show why the defaults were chosen.
+// 3. with --stages: the CPU cost of each ingest stage on one thread (StageCosts.cs), the budget for
+//    "70% of cp", to bench/results/storage-stages.json.
+// Ingest runs once per --md5 mode in each repeat (whole: MD5 of each file, the S3 single-PUT ETag;
+// parts: S3's multipart form over 8 MiB parts, hashed in parallel), after the same cp.
 // Usage: dotnet run -c Release --project bench/Stratum.Storage.Benchmarks --
 //          [--dir /tmp/stratum-storage-bench] [--size-mb 2048] [--repeats 3] [--skip-dedup] [--skip-ingest]
+//          [--md5 whole,parts] [--stages [--stage-mb 256]]
+// A part not run keeps its figures from the existing results file.
 string Option(string name, string fallback)
 {
     var index = Array.IndexOf(args, name);
@@ -27,6 +35,8 @@ string Option(string name, string fallback)
 var work = Option("--dir", "/tmp/stratum-storage-bench");
 var sizeMb = int.Parse(Option("--size-mb", "2048"), CultureInfo.InvariantCulture);
 var repeats = int.Parse(Option("--repeats", "3"), CultureInfo.InvariantCulture);
+var md5Modes = Option("--md5", "whole,parts").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+    .Select(m => Enum.Parse<ContentMd5Mode>(m, ignoreCase: true)).ToList();
 Directory.CreateDirectory(work);
 var keys = new KeyRing(StoreKey.Generate());
 var jsonOptions = new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
@@ -36,6 +46,25 @@ object? dedup = null;
 var results = Path.Combine(RepositoryRoot(), "bench", "results");
 Directory.CreateDirectory(results);
 var file = Path.Combine(results, "storage.json");
+
+// A part this run skips keeps what the file held.
+var previous = File.Exists(file) ? JsonNode.Parse(File.ReadAllText(file)) : null;
+
+if (args.Contains("--stages"))
+{
+    var stageFiles = GenerateFileSet(Path.Combine(work, "source"), sizeMb).Take(Math.Max(2, int.Parse(Option("--stage-mb", "256"), CultureInfo.InvariantCulture) / 32)).ToList();
+    var stages = await StageCosts.MeasureAsync(stageFiles, work, keys, rounds: 3);
+    var stagesFile = Path.Combine(results, "storage-stages.json");
+    var stagesReport = new
+    {
+        scenario = "storage-stages",
+        machine = new { Environment.ProcessorCount, os = Environment.OSVersion.VersionString, dotnet = Environment.Version.ToString(), loadAverage = LoadAverage() },
+        fileSet = "the ingest benchmark's files: 32 MiB each, alternately CSV-like text (seeded) and random bytes",
+        result = stages,
+    };
+    File.WriteAllText(stagesFile, JsonSerializer.Serialize(stagesReport, jsonOptions) + "\n");
+    Console.Error.WriteLine($"wrote {stagesFile}");
+}
 
 // Dedup first (it is quicker); the file is rewritten after each part so a long run keeps what it measured.
 if (!args.Contains("--skip-dedup"))
@@ -57,10 +86,10 @@ void Write()
     var report = new
     {
         scenario = "storage",
-        machine = new { Environment.ProcessorCount, os = Environment.OSVersion.VersionString, dotnet = Environment.Version.ToString(), loadAverage = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : null },
+        machine = new { Environment.ProcessorCount, os = Environment.OSVersion.VersionString, dotnet = Environment.Version.ToString(), loadAverage = LoadAverage() },
         settings = new { chunking = "512 KiB / 1 MiB / 4 MiB", compression = $"zstd {new ChunkStoreOptions().CompressionLevel}", encryption = "AES-256-GCM", packTargetMiB = 32, workers = Environment.ProcessorCount },
-        ingest,
-        dedup,
+        ingest = ingest is null ? previous?["ingest"]?.DeepClone() : JsonSerializer.SerializeToNode(ingest, jsonOptions),
+        dedup = dedup is null ? previous?["dedup"]?.DeepClone() : JsonSerializer.SerializeToNode(dedup, jsonOptions),
     };
     File.WriteAllText(file, JsonSerializer.Serialize(report, jsonOptions) + "\n");
     Console.Error.WriteLine($"wrote {file}");
@@ -75,11 +104,12 @@ async Task<object> IngestAndRestoreAsync()
 
     var cp = new List<double>();
     var cpSync = new List<double>();
-    var ingestTimes = new List<double>();
+    var ingestTimes = md5Modes.ToDictionary(m => m, _ => new List<double>());
+    var ingestCpu = md5Modes.ToDictionary(m => m, _ => new List<double>());
     var restoreTimes = new List<double>();
-    var ingestCpu = new List<double>();
     var restoreCpu = new List<double>();
     long storedBytes = 0;
+    var loadBefore = LoadAverage();
     for (var run = 0; run < repeats; run++)
     {
         var copy = Path.Combine(work, "cp-copy");
@@ -93,22 +123,36 @@ async Task<object> IngestAndRestoreAsync()
         DeleteIfExists(copy);
 
         var storeDir = Path.Combine(work, "store");
-        DeleteIfExists(storeDir);
-        Run("sync");
-        watch.Restart();
-        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
-        await using var store = await ChunkStore.OpenAsync(new LocalDirectoryBackend(storeDir), keys);
+        ChunkStore? store = null;
         var stored = new List<(string Path, StoredContent Content)>();
-        foreach (var path in files)
+        foreach (var mode in md5Modes)
         {
-            await using var input = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan | FileOptions.Asynchronous);
-            stored.Add((path, await store.WriteAsync(input, flush: false)));
+            if (store is not null)
+            {
+                await store.DisposeAsync();
+            }
+
+            DeleteIfExists(storeDir);
+            Run("sync");
+            stored.Clear();
+            watch.Restart();
+            var cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
+            store = await ChunkStore.OpenAsync(new LocalDirectoryBackend(storeDir), keys);
+            foreach (var path in files)
+            {
+                await using var input = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan | FileOptions.Asynchronous);
+                stored.Add((path, await store.WriteAsync(input, new WriteOptions { Flush = false, Md5 = mode })));
+            }
+
+            await store.FlushAsync();
+            ingestTimes[mode].Add(watch.Elapsed.TotalSeconds);
+            ingestCpu[mode].Add((Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds);
+            storedBytes = DirectoryBytes(storeDir);
+            Console.Error.WriteLine($"run {run + 1}: ingest (md5 {mode}) {ingestTimes[mode][^1]:F2} s, {ingestCpu[mode][^1]:F2} CPU-s");
         }
 
-        await store.FlushAsync();
-        ingestTimes.Add(watch.Elapsed.TotalSeconds);
-        ingestCpu.Add((Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds);
-        storedBytes = DirectoryBytes(storeDir);
+        await using var lastStore = store!;
+        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
 
         var restore = Path.Combine(work, "restore");
         DeleteIfExists(restore);
@@ -118,7 +162,7 @@ async Task<object> IngestAndRestoreAsync()
         foreach (var (path, content) in stored)
         {
             await using var output = new FileStream(Path.Combine(restore, Path.GetFileName(path)), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20, FileOptions.Asynchronous);
-            await using var input = store.OpenRead(content);
+            await using var input = lastStore.OpenRead(content);
             await input.CopyToAsync(output, 1 << 20);
         }
 
@@ -134,34 +178,49 @@ async Task<object> IngestAndRestoreAsync()
                 {
                     throw new InvalidOperationException($"restored {restored} differs from the original");
                 }
+
+                await using var original = File.OpenRead(path);
+                var expectedMd5 = md5Modes[^1] == ContentMd5Mode.Parts
+                    ? await ContentMd5.PartsAsync(original)
+                    : Convert.ToHexStringLower(await System.Security.Cryptography.MD5.HashDataAsync(original));
+                if (expectedMd5 != content.Md5)
+                {
+                    throw new InvalidOperationException($"the store's md5 of {path} is {content.Md5}, expected {expectedMd5}");
+                }
             }
         }
 
         DeleteIfExists(restore);
-        Console.Error.WriteLine($"run {run + 1}: cp {cp[^1]:F2} s (with sync {cpSync[^1]:F2} s), ingest {ingestTimes[^1]:F2} s, restore {restoreTimes[^1]:F2} s");
+        Console.Error.WriteLine($"run {run + 1}: cp {cp[^1]:F2} s (with sync {cpSync[^1]:F2} s), restore {restoreTimes[^1]:F2} s");
     }
 
     var result = new
     {
         fileSet = new { files = files.Count, bytes = totalBytes, mix = "half the files CSV-like text (seeded), half random bytes" },
         repeats,
+        loadAverage = new { before = loadBefore, after = LoadAverage() },
         cpSeconds = Median(cp),
         cpThenSyncSeconds = Median(cpSync),
-        ingestSeconds = Median(ingestTimes),
-        restoreSeconds = Median(restoreTimes),
         cpMBps = Mbps(Median(cp)),
         cpThenSyncMBps = Mbps(Median(cpSync)),
-        ingestMBps = Mbps(Median(ingestTimes)),
+        ingest = md5Modes.Select(mode => new
+        {
+            md5 = mode.ToString().ToLowerInvariant(),
+            seconds = Median(ingestTimes[mode]),
+            mbps = Mbps(Median(ingestTimes[mode])),
+            vsCp = Median(cp) / Median(ingestTimes[mode]),
+            vsCpThenSync = Median(cpSync) / Median(ingestTimes[mode]),
+            cpuSecondsPerGB = Median(ingestCpu[mode]) / (totalBytes / 1e9),
+            all = new { seconds = ingestTimes[mode], cpuSeconds = ingestCpu[mode] },
+        }).ToList(),
+        restoreSeconds = Median(restoreTimes),
         restoreMBps = Mbps(Median(restoreTimes)),
-        ingestVsCp = Median(cp) / Median(ingestTimes),
-        ingestVsCpThenSync = Median(cpSync) / Median(ingestTimes),
         restoreVsCp = Median(cp) / Median(restoreTimes),
         storedBytes,
-        ingestCpuSecondsPerGB = Median(ingestCpu) / (totalBytes / 1e9),
         restoreCpuSecondsPerGB = Median(restoreCpu) / (totalBytes / 1e9),
         cpuNote = "CPU seconds of this process per GB (user + system), less sensitive to other load on the machine than wall time",
         goal = "ingest >= 0.70 of cp throughput",
-        all = new { cp, cpSync, ingestTimes, restoreTimes, ingestCpu, restoreCpu },
+        all = new { cp, cpSync, restoreTimes, restoreCpu },
     };
     Console.Error.WriteLine(JsonSerializer.Serialize(result, jsonOptions));
     DeleteIfExists(Path.Combine(work, "store"));
@@ -309,6 +368,8 @@ List<string> GenerateFileSet(string directory, int megabytes)
     Console.Error.WriteLine($"generated {count} files of {FileMb} MiB under {directory}");
     return files;
 }
+
+static string? LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : null;
 
 static void Run(string program, params string[] arguments)
 {

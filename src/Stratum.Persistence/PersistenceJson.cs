@@ -28,11 +28,22 @@ internal sealed record SpecRow(
     bool Preemptible,
     TimeSpan? MaxRuntime,
     RetryRow? Retry,
-    Dictionary<string, string>? NodeSelector = null);
+    Dictionary<string, string>? NodeSelector = null,
+    List<InputRow>? Inputs = null,
+    List<OutputRow>? Outputs = null,
+    CheckpointsRow? Checkpoints = null);
+
+internal sealed record InputRow(string Repository, string? Ref, string? Path, string? MountAs, string? Commit);
+
+internal sealed record OutputRow(string Path, string Repository, string Branch, string? To, string? Message);
+
+internal sealed record CheckpointsRow(string Repository, string? Branch);
+
+internal sealed record StoreCommitRow(StoreCommitKind Kind, string Repository, string Branch, string Commit, string? Path);
 
 internal sealed record PlacementRow(int Rank, string Node, List<int> AcceleratorIndices);
 
-internal sealed record AttemptRow(int Number, List<PlacementRow> Placement, long StartedAt, long? EndedAt, int? ExitCode, string? Outcome);
+internal sealed record AttemptRow(int Number, List<PlacementRow> Placement, long StartedAt, long? EndedAt, int? ExitCode, string? Outcome, List<StoreCommitRow>? StoreCommits = null);
 
 internal sealed record StopRow(StopKind Kind, long RequestedAt, string By, string Reason);
 
@@ -97,7 +108,10 @@ internal static class PersistenceJson
             spec.Preemptible,
             spec.MaxRuntime,
             new RetryRow(spec.Retry.MaxAttempts, spec.Retry.RetryWhenLost),
-            spec.NodeSelector.Count > 0 ? new Dictionary<string, string>(spec.NodeSelector) : null),
+            spec.NodeSelector.Count > 0 ? new Dictionary<string, string>(spec.NodeSelector) : null,
+            spec.Inputs.Count > 0 ? [.. spec.Inputs.Select(i => new InputRow(i.Repository, i.Ref, i.Path, i.MountAs, i.Commit))] : null,
+            spec.Outputs.Count > 0 ? [.. spec.Outputs.Select(o => new OutputRow(o.Path, o.Repository, o.Branch, o.To, o.Message))] : null,
+            spec.Checkpoints is { } checkpoints ? new CheckpointsRow(checkpoints.Repository, checkpoints.Branch) : null),
         Context.SpecRow);
 
     public static JobSpec ReadSpec(string json)
@@ -119,6 +133,9 @@ internal static class PersistenceJson
                 ? RetryPolicy.None
                 : new RetryPolicy { MaxAttempts = row.Retry.MaxAttempts, RetryWhenLost = row.Retry.RetryWhenLost },
             NodeSelector = row.NodeSelector ?? [],
+            Inputs = row.Inputs?.Select(i => new JobInput { Repository = i.Repository, Ref = i.Ref, Path = i.Path, MountAs = i.MountAs, Commit = i.Commit }).ToList() ?? [],
+            Outputs = row.Outputs?.Select(o => new JobOutput { Path = o.Path, Repository = o.Repository, Branch = o.Branch, To = o.To, Message = o.Message }).ToList() ?? [],
+            Checkpoints = row.Checkpoints is { } checkpoints ? new JobCheckpoints { Repository = checkpoints.Repository, Branch = checkpoints.Branch } : null,
         };
     }
 
@@ -129,7 +146,8 @@ internal static class PersistenceJson
             ToMillis(a.StartedAt),
             ToMillis(a.EndedAt),
             a.ExitCode,
-            a.Outcome)).ToList(),
+            a.Outcome,
+            a.StoreCommits.Count > 0 ? [.. a.StoreCommits.Select(c => new StoreCommitRow(c.Kind, c.Repository, c.Branch, c.Commit, c.Path))] : null)).ToList(),
         Context.ListAttemptRow);
 
     public static IReadOnlyList<JobAttempt> ReadAttempts(string json)
@@ -143,6 +161,7 @@ internal static class PersistenceJson
             EndedAt = FromMillis(a.EndedAt),
             ExitCode = a.ExitCode,
             Outcome = a.Outcome,
+            StoreCommits = a.StoreCommits?.Select(c => new StoreCommitRecord(c.Kind, c.Repository, c.Branch, c.Commit, c.Path)).ToList() ?? [],
         }).ToList();
     }
 

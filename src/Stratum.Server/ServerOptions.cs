@@ -125,6 +125,13 @@ public sealed class ServerOptions
     public string? StoreS3SecretAccessKey { get; set; }
 
     /// <summary>
+    /// A cold tier for the artifact store: <c>s3://BUCKET[/PREFIX]</c> on the <see cref="StoreS3Endpoint"/> with the
+    /// same credentials. With it the local store is the hot tier and repository tier policies and lifecycle runs
+    /// move packs between them (docs/store.md#tiers-and-lifecycle). Default: none (one tier).
+    /// </summary>
+    public string? StoreColdBackend { get; set; }
+
+    /// <summary>
     /// The artifact store's AES-256 key file (32 random bytes), created with mode 0600 on first start.
     /// Default DATA/store.key; the STRATUM_STORE_KEY environment variable (64 hex digits or base64), when set, wins.
     /// </summary>

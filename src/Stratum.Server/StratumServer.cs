@@ -121,6 +121,7 @@ public sealed partial class StratumServer : IAsyncDisposable
             // has stopped acting before the lease is handed back.
             services.AddSingleton<LeaderElector>();
             services.AddHostedService(provider => provider.GetRequiredService<LeaderElector>());
+            services.AddSingleton<Jobs.JobStoreData>();
             services.AddSingleton<ClusterController>();
             services.AddHostedService(provider => provider.GetRequiredService<ClusterController>());
             services.AddSingleton(provider => AlertService.Create(provider, dataDirectory));

@@ -17,7 +17,7 @@ public sealed partial class ChunkStore
     /// 4. this task takes encoded chunks in order and appends them to the open pack.
     /// Channels are bounded, so memory stays at a few chunks per worker whatever the content size.
     /// </summary>
-    private async Task<(StoredContent Content, IReadOnlyCollection<long> Packs)> WritePipelineAsync(Stream content, IProgress<long>? progress, CancellationToken cancellationToken)
+    private async Task<(StoredContent Content, IReadOnlyCollection<long> Packs)> WritePipelineAsync(Stream content, ContentMd5Mode md5Mode, IProgress<long>? progress, CancellationToken cancellationToken)
     {
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var token = cancel.Token;
@@ -31,8 +31,11 @@ public sealed partial class ChunkStore
 
         var producer = Task.Run(() => ProduceAsync(content, ordered.Writer, work.Writer, md5Input.Writer, sha256Input.Writer, token), token);
         var workers = Enumerable.Range(0, _options.Workers).Select(_ => Task.Run(() => EncodeAsync(work.Reader, token), token)).ToArray();
-        var md5Hasher = Task.Run(() => HashAsync(md5Input.Reader, md5, token), token);
-        var sha256Hasher = Task.Run(() => HashAsync(sha256Input.Reader, sha256, token), token);
+        var partMd5s = md5Mode == ContentMd5Mode.Parts ? new PartMd5s(_options.Workers) : null;
+        var md5Hasher = partMd5s is null
+            ? Task.Run(() => HashAsync(md5Input.Reader, md5, token), token)
+            : Task.Run(() => partMd5s.HashAsync(md5Input.Reader, token), token);
+        var sha256Hasher = Task.Run(() => ContentSha256Async(sha256Input.Reader, sha256, token), token);
 
         var chunks = new List<ChunkRef>();
         var packs = new HashSet<long>();
@@ -91,8 +94,8 @@ public sealed partial class ChunkStore
 
         var stored = new StoredContent(
             total,
-            Convert.ToHexStringLower(md5.GetHashAndReset()),
-            Convert.ToHexStringLower(sha256.GetHashAndReset()),
+            partMd5s?.Result(total) ?? Convert.ToHexStringLower(md5.GetHashAndReset()),
+            await sha256Hasher.ConfigureAwait(false),
             chunks);
         return (stored, packs);
     }
@@ -104,6 +107,43 @@ public sealed partial class ChunkStore
             hash.AppendData(pending.Buffer, 0, pending.Length);
             pending.Release();
         }
+    }
+
+    /// <summary>
+    /// SHA-256 of the content in order; for content of one chunk (every file up to the minimum chunk size,
+    /// 512 KiB by default) it is that chunk's id, which a worker computes anyway, so the second pass is skipped.
+    /// </summary>
+    private static async Task<string> ContentSha256Async(ChannelReader<Pending> reader, IncrementalHash hash, CancellationToken token)
+    {
+        Pending? first = null;
+        var count = 0;
+        await foreach (var pending in reader.ReadAllAsync(token).ConfigureAwait(false))
+        {
+            if (++count == 1)
+            {
+                first = pending;
+                continue;
+            }
+
+            if (first is not null)
+            {
+                hash.AppendData(first.Buffer, 0, first.Length);
+                first.Release();
+                first = null;
+            }
+
+            hash.AppendData(pending.Buffer, 0, pending.Length);
+            pending.Release();
+        }
+
+        if (first is not null)
+        {
+            var encoded = await first.Result.Task.WaitAsync(token).ConfigureAwait(false);
+            first.Release();
+            return encoded.Id.ToString();
+        }
+
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 
     private async Task ProduceAsync(Stream content, ChannelWriter<Pending> ordered, ChannelWriter<Pending> work, ChannelWriter<Pending> md5, ChannelWriter<Pending> sha256, CancellationToken token)
@@ -208,12 +248,102 @@ public sealed partial class ChunkStore
 
         public TaskCompletionSource<Encoded> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+        /// <summary>One more user (a part hasher holding a slice of this chunk).</summary>
+        public void AddRef() => Interlocked.Increment(ref _users);
+
         public void Release()
         {
             if (Interlocked.Decrement(ref _users) == 0)
             {
                 ArrayPool<byte>.Shared.Return(Buffer);
             }
+        }
+    }
+
+    /// <summary>
+    /// The <see cref="ContentMd5Mode.Parts"/> checksum: takes chunks in order, cuts them into fixed parts
+    /// (slices, no copies) and hashes each part on the thread pool, at most one part per worker at once,
+    /// so chunk buffers held by parts stay bounded (workers x 8 MiB).
+    /// </summary>
+    private sealed class PartMd5s(int parallelism)
+    {
+        private readonly List<byte[]> _digests = [];
+        private readonly SemaphoreSlim _slots = new(parallelism, parallelism);
+        private readonly List<Task> _hashing = [];
+
+        public async Task HashAsync(ChannelReader<Pending> reader, CancellationToken token)
+        {
+            var slices = new List<(Pending Chunk, int Start, int Length)>();
+            var filled = 0;
+            try
+            {
+                await foreach (var pending in reader.ReadAllAsync(token).ConfigureAwait(false))
+                {
+                    var offset = 0;
+                    while (offset < pending.Length)
+                    {
+                        var take = Math.Min(pending.Length - offset, ContentMd5.PartSize - filled);
+                        pending.AddRef();
+                        slices.Add((pending, offset, take));
+                        offset += take;
+                        filled += take;
+                        if (filled == ContentMd5.PartSize)
+                        {
+                            await StartPartAsync(slices, token).ConfigureAwait(false);
+                            slices = [];
+                            filled = 0;
+                        }
+                    }
+
+                    pending.Release();
+                }
+
+                // The last, short part; or the only one, empty, when the content is.
+                if (slices.Count > 0 || _digests.Count == 0)
+                {
+                    await StartPartAsync(slices, token).ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                await Task.WhenAll(_hashing).ConfigureAwait(false);
+            }
+        }
+
+        public string Result(long length)
+        {
+            var all = new byte[_digests.Count * 16];
+            for (var i = 0; i < _digests.Count; i++)
+            {
+                _digests[i].CopyTo(all, i * 16);
+            }
+
+            return ContentMd5.Combine(all, _digests.Count, length);
+        }
+
+        private async Task StartPartAsync(List<(Pending Chunk, int Start, int Length)> slices, CancellationToken token)
+        {
+            await _slots.WaitAsync(token).ConfigureAwait(false);
+            var digest = new byte[16];
+            _digests.Add(digest);
+            _hashing.Add(Task.Run(() =>
+            {
+                try
+                {
+                    using var md5 = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
+                    foreach (var (chunk, start, length) in slices)
+                    {
+                        md5.AppendData(chunk.Buffer, start, length);
+                        chunk.Release();
+                    }
+
+                    md5.GetHashAndReset(digest);
+                }
+                finally
+                {
+                    _slots.Release();
+                }
+            }, CancellationToken.None));
         }
     }
 

@@ -119,10 +119,19 @@ public sealed partial class ChunkStore : IAsyncDisposable
     /// sit in an open pack (so many small files share packs); call <see cref="FlushAsync"/> before
     /// anything durable refers to the result.
     /// </summary>
-    public async Task<StoredContent> WriteAsync(Stream content, bool flush, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+    public Task<StoredContent> WriteAsync(Stream content, bool flush, IProgress<long>? progress = null, CancellationToken cancellationToken = default) =>
+        WriteAsync(content, new WriteOptions { Flush = flush }, progress, cancellationToken);
+
+    /// <summary>
+    /// Writes <paramref name="content"/> with <paramref name="options"/>: whether to flush (as above) and
+    /// which form of MD5 to compute (<see cref="ContentMd5Mode"/>; docs/storage.md, "The file checksum").
+    /// </summary>
+    public async Task<StoredContent> WriteAsync(Stream content, WriteOptions options, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(content);
-        var (stored, packs) = await WritePipelineAsync(content, progress, cancellationToken).ConfigureAwait(false);
+        ArgumentNullException.ThrowIfNull(options);
+        var flush = options.Flush;
+        var (stored, packs) = await WritePipelineAsync(content, options.Md5, progress, cancellationToken).ConfigureAwait(false);
         if (flush)
         {
             await _packWriter.WaitDurableAsync(packs, cancellationToken).ConfigureAwait(false);

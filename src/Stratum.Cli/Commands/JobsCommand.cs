@@ -48,6 +48,62 @@ public static class JobsCommand
         return result;
     }
 
+    /// <summary>Parses <c>--input REPO[@REF][:PATH][=DIR]</c>; the server checks the names and that they exist.</summary>
+    public static JobInputDto ParseInput(string text)
+    {
+        var rest = text;
+        string? mountAs = null;
+        var equals = rest.LastIndexOf('=');
+        if (equals >= 0)
+        {
+            mountAs = rest[(equals + 1)..];
+            rest = rest[..equals];
+        }
+
+        string? path = null;
+        var colon = rest.IndexOf(':', StringComparison.Ordinal);
+        if (colon >= 0)
+        {
+            path = rest[(colon + 1)..];
+            rest = rest[..colon];
+        }
+
+        var at = rest.IndexOf('@', StringComparison.Ordinal);
+        var repo = at >= 0 ? rest[..at] : rest;
+        var reference = at >= 0 ? rest[(at + 1)..] : null;
+        if (repo.Length == 0 || reference is { Length: 0 } || path is { Length: 0 } || mountAs is { Length: 0 })
+        {
+            throw new CommandLineException($"--input '{text}' is not REPO[@REF][:PATH][=DIR]; write for example --input imagenet@v1:train=data");
+        }
+
+        return new JobInputDto { Repo = repo, Ref = reference, Path = path, MountAs = mountAs };
+    }
+
+    /// <summary>Parses <c>--save PATH=REPO@BRANCH</c>.</summary>
+    public static JobOutputDto ParseOutput(string text)
+    {
+        var equals = text.LastIndexOf('=');
+        var at = equals < 0 ? -1 : text.IndexOf('@', equals + 1);
+        if (equals <= 0 || at < 0 || at == equals + 1 || at == text.Length - 1)
+        {
+            throw new CommandLineException($"--save '{text}' is not PATH=REPO@BRANCH; write for example --save out/model=models@main");
+        }
+
+        return new JobOutputDto { Path = text[..equals], Repo = text[(equals + 1)..at], Branch = text[(at + 1)..] };
+    }
+
+    /// <summary>Parses <c>--checkpoint-repo REPO[@BRANCH]</c>.</summary>
+    public static JobCheckpointsDto ParseCheckpoints(string text)
+    {
+        var at = text.IndexOf('@', StringComparison.Ordinal);
+        if (at == 0 || at == text.Length - 1 || text.Length == 0)
+        {
+            throw new CommandLineException($"--checkpoint-repo '{text}' is not REPO[@BRANCH]; write for example --checkpoint-repo checkpoints");
+        }
+
+        return at < 0 ? new JobCheckpointsDto { Repo = text } : new JobCheckpointsDto { Repo = text[..at], Branch = text[(at + 1)..] };
+    }
+
     private static Command Submit(CliEnvironment environment)
     {
         var project = new Option<string>("--project", "-p") { Description = "The project the job runs in and is charged to", DefaultValueFactory = _ => "default" };
@@ -65,11 +121,16 @@ public static class JobsCommand
         var workdir = new Option<string?>("--workdir") { Description = "Working directory of the job's processes" };
         var idempotencyKey = new Option<string?>("--idempotency-key") { Description = "Submitting twice with the same key creates one job" };
         var nodeSelector = new Option<string[]>("--node-selector") { Description = "Run only on nodes with this label KEY=VALUE (pool=NAME for a pool); repeat for more", HelpName = "KEY=VALUE" };
+        var inputs = new Option<string[]>("--input") { Description = "Check out REPO@REF (default ref: the default branch), or one path of it, read-only into DIR of the working directory (default: the repository's name); repeat for more", HelpName = "REPO[@REF][:PATH][=DIR]" };
+        // Not --output: that is every command's output format (--output json).
+        var outputs = new Option<string[]>("--save") { Description = "When the job succeeds, commit PATH of the working directory to REPO@BRANCH, with lineage; repeat for more", HelpName = "PATH=REPO@BRANCH" };
+        var checkpointRepo = new Option<string?>("--checkpoint-repo") { Description = "Keep STRATUM_CHECKPOINT_DIR in this repository: restored before each attempt, committed after it (branch default job-ID)", HelpName = "REPO[@BRANCH]" };
         var program = new Argument<string[]>("command") { Description = "The program and its arguments, after --", Arity = ArgumentArity.OneOrMore };
 
         var command = new Command("submit", "Submit a job: stratum jobs submit [options] -- COMMAND ARGS...")
         {
-            project, gpus, gpuType, cpus, memory, replicas, priority, preemptible, maxRuntime, maxAttempts, name, env, workdir, idempotencyKey, nodeSelector, program,
+            project, gpus, gpuType, cpus, memory, replicas, priority, preemptible, maxRuntime, maxAttempts, name, env, workdir, idempotencyKey, nodeSelector,
+            inputs, outputs, checkpointRepo, program,
         };
 
         return command.WithAction(environment, async run =>
@@ -95,6 +156,9 @@ public static class JobsCommand
                 MaxRuntime = run.Get(maxRuntime),
                 Retry = run.Get(maxAttempts) is { } attempts ? new RetryDto { MaxAttempts = attempts } : null,
                 NodeSelector = run.Get(nodeSelector) is { Length: > 0 } labels ? ParsePairs(labels, "--node-selector", "rack=r1") : null,
+                Inputs = run.Get(inputs) is { Length: > 0 } inputTexts ? inputTexts.Select(ParseInput).ToList() : null,
+                Outputs = run.Get(outputs) is { Length: > 0 } outputTexts ? outputTexts.Select(ParseOutput).ToList() : null,
+                Checkpoints = run.Get(checkpointRepo) is { } checkpointText ? ParseCheckpoints(checkpointText) : null,
             };
 
             var job = await run.Client.SubmitJobAsync(request, run.Get(idempotencyKey), run.CancellationToken);
@@ -232,21 +296,44 @@ public static class JobsCommand
                 ("ran for", job.StartedAt is { } started ? Format.Duration((job.EndedAt ?? now) - started) : "-"),
                 ("exit code", job.ExitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-"),
             };
+            foreach (var input in job.Inputs)
+            {
+                rows.Add(("input", Format.Cell($"{input.Repo}@{input.Ref}{(input.Path is null ? "" : ":" + input.Path)} -> {input.MountAs}/ (commit {Short(input.Commit)})")));
+            }
+
+            foreach (var output in job.Outputs)
+            {
+                rows.Add(("output", Format.Cell($"{output.Path} -> {output.Repo}@{output.Branch}" + (output.Commit is null ? " (when it succeeds)" : $" (commit {Short(output.Commit)})"))));
+            }
+
+            if (job.Checkpoints is { } checkpoints)
+            {
+                rows.Add(("checkpoints", Format.Cell($"{checkpoints.Repo}@{checkpoints.Branch}")));
+            }
+
             run.Terminal.Result(Format.Details(rows));
 
             if (job.Attempts.Count > 0)
             {
-                var table = Format.Table("ATTEMPT", "PLACEMENT", "STARTED", "DURATION", "EXIT", "OUTCOME");
+                var withCommits = job.Attempts.Any(a => a.StoreCommits is { Count: > 0 });
+                var table = withCommits
+                    ? Format.Table("ATTEMPT", "PLACEMENT", "STARTED", "DURATION", "EXIT", "OUTCOME", "COMMITS")
+                    : Format.Table("ATTEMPT", "PLACEMENT", "STARTED", "DURATION", "EXIT", "OUTCOME");
                 foreach (var attempt in job.Attempts)
                 {
-                    table.AddRow(
+                    string[] cells =
+                    [
                         attempt.Number.ToString(System.Globalization.CultureInfo.InvariantCulture),
                         Format.Cell(string.Join(", ", attempt.Placement.Select(p =>
                             p.Accelerators.Count == 0 ? $"{p.Rank}:{p.Node}" : $"{p.Rank}:{p.Node}[{string.Join(',', p.Accelerators)}]"))),
                         Format.Time(attempt.StartedAt),
                         Format.Duration((attempt.EndedAt ?? now) - attempt.StartedAt),
                         attempt.ExitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-",
-                        Format.Cell(attempt.Outcome));
+                        Format.Cell(attempt.Outcome),
+                    ];
+                    table.AddRow(withCommits
+                        ? [.. cells, Format.Cell(string.Join(", ", (attempt.StoreCommits ?? []).Select(c => $"{c.Kind} {c.Repo}@{c.Branch} {Short(c.Commit)}")))]
+                        : cells);
                 }
 
                 run.Terminal.Result(table);
@@ -431,6 +518,8 @@ public static class JobsCommand
             return ExitCodes.JobFailed;
         });
     }
+
+    private static string Short(string? commit) => commit is null ? "-" : commit[..Math.Min(12, commit.Length)];
 
     private static string Quote(string argument) =>
         argument.Length > 0 && argument.All(c => char.IsAsciiLetterOrDigit(c) || "-_./=:,@+%".Contains(c, StringComparison.Ordinal))

@@ -30,6 +30,10 @@ public static class StoreCommand
         command.Subcommands.Add(Du(environment));
         command.Subcommands.Add(Gc(environment));
         command.Subcommands.Add(Verify(environment));
+        foreach (var operation in StoreOperationsCommand.Create(environment))
+        {
+            command.Subcommands.Add(operation);
+        }
 
         command.Subcommands.Add(StoreKeysCommand.Create(environment));
         return command;

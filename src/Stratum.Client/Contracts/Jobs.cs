@@ -51,11 +51,18 @@ public sealed record SubmitJobRequest
 
     /// <summary>Node labels every replica's node must carry (<c>pool</c> also matches the node's pool).</summary>
     public IReadOnlyDictionary<string, string>? NodeSelector { get; init; }
+
+    /// <summary>Repository refs checked out read-only into the working directory (see <see cref="JobInputDto"/>).</summary>
+    public IReadOnlyList<JobInputDto>? Inputs { get; init; }
+
+    public IReadOnlyList<JobOutputDto>? Outputs { get; init; }
+
+    public JobCheckpointsDto? Checkpoints { get; init; }
 }
 
 public sealed record PlacementDto(int Rank, string Node, IReadOnlyList<int> Accelerators);
 
-public sealed record AttemptDto(int Number, IReadOnlyList<PlacementDto> Placement, DateTimeOffset StartedAt, DateTimeOffset? EndedAt, int? ExitCode, string? Outcome);
+public sealed record AttemptDto(int Number, IReadOnlyList<PlacementDto> Placement, DateTimeOffset StartedAt, DateTimeOffset? EndedAt, int? ExitCode, string? Outcome, IReadOnlyList<StoreCommitDto>? StoreCommits = null);
 
 public sealed record JobResourcesDto(string Cpu, string Memory, int Gpus, IReadOnlyDictionary<string, int> Accelerators, long CpuMillis, long MemoryBytes);
 
@@ -105,6 +112,14 @@ public sealed record JobDto
 
     /// <summary>Node labels every replica's node must carry; empty for none.</summary>
     public IReadOnlyDictionary<string, string> NodeSelector { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Inputs with the commits they were resolved to at submission; empty for none.</summary>
+    public IReadOnlyList<JobInputDto> Inputs { get; init; } = [];
+
+    /// <summary>Outputs with the commit each made once the job succeeded; empty for none.</summary>
+    public IReadOnlyList<JobOutputDto> Outputs { get; init; } = [];
+
+    public JobCheckpointsDto? Checkpoints { get; init; }
 }
 
 /// <summary>A page of a listing; pass <see cref="NextCursor"/> as <c>cursor</c> for the next one.</summary>

@@ -61,6 +61,9 @@ public sealed record JobAttempt
 
     /// <summary>How the attempt ended, in words ("exited 0", "killed by SIGTERM after preemption", "lost: process gone after server restart").</summary>
     public string? Outcome { get; init; }
+
+    /// <summary>Commits this attempt made in the artifact store: its checkpoint and, when the job succeeded, its outputs.</summary>
+    public IReadOnlyList<StoreCommitRecord> StoreCommits { get; init; } = [];
 }
 
 /// <summary>

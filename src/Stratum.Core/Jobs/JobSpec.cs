@@ -52,6 +52,15 @@ public sealed record JobSpec
     /// <summary>Node labels every replica's node must carry, key and value (<c>pool</c> also matches the node's pool). Default none.</summary>
     public IReadOnlyDictionary<string, string> NodeSelector { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>Repository refs checked out read-only into each replica's working directory before every attempt. Default none.</summary>
+    public IReadOnlyList<JobInput> Inputs { get; init; } = [];
+
+    /// <summary>Paths of the working directory committed to branches when the job succeeds. Default none.</summary>
+    public IReadOnlyList<JobOutput> Outputs { get; init; } = [];
+
+    /// <summary>Where <c>STRATUM_CHECKPOINT_DIR</c> is kept in the store between attempts; null keeps it on the node only.</summary>
+    public JobCheckpoints? Checkpoints { get; init; }
+
     /// <summary>Every problem with this spec, not just the first, each naming its field.</summary>
     public IReadOnlyList<ValidationError> Validate()
     {
@@ -153,6 +162,8 @@ public sealed record JobSpec
         {
             errors.Add(new("retry.maxAttempts", "must be between 1 and 100"));
         }
+
+        JobDataRules.Validate(this, errors);
 
         return errors;
     }

@@ -27,7 +27,7 @@ public static class JobsApi
     }
 
     private static async Task<IResult> SubmitAsync(
-        HttpContext context, IMetadataStore store, ClusterCache cache, ControllerSignal signal, StratumMetrics metrics, TimeProvider time, CancellationToken cancellationToken)
+        HttpContext context, IMetadataStore store, ClusterCache cache, ControllerSignal signal, StratumMetrics metrics, TimeProvider time, Store.StoreServices repositories, CancellationToken cancellationToken)
     {
         var caller = context.Caller();
         var (request, error) = await Json.ReadAsync<SubmitJobRequest>(context.Request, cancellationToken);
@@ -63,6 +63,15 @@ public static class JobsApi
         {
             return Problems.Validation("resources", $"this job can never run here: {never}");
         }
+
+        // Inputs, outputs and checkpoints are checked against the store, and inputs pinned to commits.
+        var (pinned, storeProblem) = await Jobs.JobStoreChecks.CheckAsync(spec, caller, repositories, cancellationToken);
+        if (pinned is null)
+        {
+            return storeProblem!;
+        }
+
+        spec = pinned;
 
         var now = time.GetUtcNow();
         var result = await store.Jobs.SubmitAsync(

@@ -49,8 +49,12 @@ public static class Mapping
                 a.StartedAt,
                 a.EndedAt,
                 a.ExitCode,
-                a.Outcome)).ToList(),
+                a.Outcome,
+                Jobs.JobDataMapping.CommitsDto(a))).ToList(),
             NodeSelector = job.Spec.NodeSelector,
+            Inputs = Jobs.JobDataMapping.InputsDto(job),
+            Outputs = Jobs.JobDataMapping.OutputsDto(job),
+            Checkpoints = Jobs.JobDataMapping.CheckpointsDto(job),
         };
     }
 
@@ -128,6 +132,9 @@ public static class Mapping
                 RetryWhenLost = request.Retry?.RetryWhenLost ?? true,
             },
             NodeSelector = request.NodeSelector ?? new Dictionary<string, string>(),
+            Inputs = Jobs.JobDataMapping.ToInputs(request.Inputs),
+            Outputs = Jobs.JobDataMapping.ToOutputs(request.Outputs),
+            Checkpoints = Jobs.JobDataMapping.ToCheckpoints(request.Checkpoints),
         };
         errors.AddRange(spec.Validate());
         return (errors.Count == 0 ? spec : null, errors);

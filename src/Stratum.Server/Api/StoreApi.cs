@@ -16,7 +16,7 @@ namespace Stratum.Server.Api;
 /// deleting repositories, gc and verify: admins. Writes to branches (objects, commits, branches, tags):
 /// admins, and members or owners of the project the repository was created for.
 /// </summary>
-public static class StoreApi
+public static partial class StoreApi
 {
     private const int MaxListLimit = 1000;
     private static readonly TimeSpan DefaultGcGrace = TimeSpan.FromHours(1);
@@ -49,6 +49,7 @@ public static class StoreApi
         var store = routes.MapGroup("/api/v1/store").WithTags("Store");
         store.MapPost("/gc", CollectGarbageAsync).WithName("StoreGc");
         store.MapPost("/verify", VerifyAsync).WithName("StoreVerify");
+        MapStoreOperations(repos, store);
     }
 
     // ---- repositories ----
@@ -299,7 +300,16 @@ public static class StoreApi
         }
 
         var contentType = string.IsNullOrEmpty(context.Request.ContentType) ? "application/octet-stream" : context.Request.ContentType;
-        var put = await store.Repositories.PutObjectAsync(repo, branch, path, context.Request.Body, contentType, cancellationToken: cancellationToken);
+        RepoResult<ManifestEntry> put;
+        try
+        {
+            put = await store.Repositories.PutObjectAsync(repo, branch, path, context.Request.Body, Stratum.Storage.Format.ContentMd5Mode.Parts, contentType, cancellationToken: cancellationToken);
+        }
+        catch (IOException e) when (IsStorageFull(e))
+        {
+            return StorageFull(store, e);
+        }
+
         if (!put.IsSuccess)
         {
             return Failure(put.Error, put.Message);
@@ -360,8 +370,17 @@ public static class StoreApi
         }
 
         var lineage = request.Lineage is { } l ? new Lineage(l.JobId, l.Inputs ?? []) : null;
-        var committed = await store.Repositories.CommitAsync(
-            repo, branch, new CommitRequest { Message = request.Message, Author = caller.Name, Lineage = lineage, Metadata = request.Metadata }, cancellationToken);
+        RepoResult<Commit> committed;
+        try
+        {
+            committed = await store.Repositories.CommitAsync(
+                repo, branch, new CommitRequest { Message = request.Message, Author = caller.Name, Lineage = lineage, Metadata = request.Metadata }, cancellationToken);
+        }
+        catch (IOException e) when (IsStorageFull(e))
+        {
+            return StorageFull(store, e);
+        }
+
         if (!committed.IsSuccess)
         {
             return Failure(committed.Error, committed.Message);
@@ -518,6 +537,34 @@ public static class StoreApi
             ? $"repository '{repo}' belongs to no project, so only admins write to it"
             : $"writing to repository '{repo}' needs the member or owner role in project '{project}'");
     }
+
+    /// <summary>
+    /// A write the disk (or a quota) had no room for, anywhere in the chain of causes. .NET carries the errno
+    /// of a failed write (ENOSPC 28, EDQUOT 122) in HResult; a preallocated file that does not fit only says so
+    /// in its message ("... because the disk was full"), with no code.
+    /// </summary>
+    internal static bool IsStorageFull(Exception e)
+    {
+        for (Exception? cause = e; cause is not null; cause = cause.InnerException)
+        {
+            if (cause is IOException && ((cause.HResult & 0xFFFF) is 28 or 122
+                || cause.Message.Contains("disk was full", StringComparison.OrdinalIgnoreCase)
+                || cause.Message.Contains("No space left on device", StringComparison.OrdinalIgnoreCase)
+                || cause.Message.Contains("Disk quota exceeded", StringComparison.OrdinalIgnoreCase)))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>507: nothing of this write is visible; what was committed before is untouched (blobs are written to temporary files and renamed only when whole).</summary>
+    private static IResult StorageFull(StoreServices store, IOException e) =>
+        Results.Problem(
+            $"the store at {store.Description} is out of space ({e.Message}); nothing of this write was stored and earlier commits are intact. Free space or move data to the cold tier, then retry",
+            statusCode: StatusCodes.Status507InsufficientStorage,
+            title: "insufficient storage");
 
     private static IResult Failure(RepoError error, string? message) => error switch
     {

@@ -29,6 +29,7 @@ public sealed partial class ClusterController(
     ClusterCache cache,
     StratumMetrics metrics,
     LeaderElector leadership,
+    Jobs.JobStoreData jobData,
     ServerOptions options,
     TimeProvider time,
     ILogger<ClusterController> logger) : BackgroundService
@@ -148,8 +149,10 @@ public sealed partial class ClusterController(
             var observation = await executor.ObserveAsync(job, attempt, cancellationToken);
             CapLogs(job, attempt);
             var step = JobLifecycle.Next(job, observation, now, options.StopGracePeriod);
-            if (step.Updated is { } updated)
+            if (step.Updated is { } next)
             {
+                // An ended attempt's checkpoint and outputs go to the store before the new state is stored.
+                var updated = await jobData.AfterAttemptAsync(job, next, cancellationToken);
                 lifecycleUpdates.Add(updated);
                 lifecycleBefore.Add(job);
                 jobs[job.Id] = updated with { Version = job.Version + 1 };
@@ -192,7 +195,7 @@ public sealed partial class ClusterController(
         {
             EnsureLeading(fence);
             LogRelaunching(job.Id, job.CurrentAttempt!.Number);
-            await LaunchAsync(job, cancellationToken);
+            await LaunchAsync(job, fence, cancellationToken);
         }
 
         // 2. Schedule what is queued onto what is free.
@@ -275,7 +278,7 @@ public sealed partial class ClusterController(
             // launch to the new leader, which finds the attempt without a launch record and launches it.
             EnsureLeading(fence);
             metrics.JobStarted(job, now);
-            if (await LaunchAsync(job with { Version = job.Version + 1 }, cancellationToken))
+            if (await LaunchAsync(job with { Version = job.Version + 1 }, fence, cancellationToken))
             {
                 LogJobStarted(job.Id, job.CurrentAttempt!.Number, string.Join(",", job.CurrentAttempt.Placement.Select(p => p.Node).Distinct()));
             }
@@ -317,8 +320,27 @@ public sealed partial class ClusterController(
         }
     }
 
-    private async Task<bool> LaunchAsync(Job job, CancellationToken cancellationToken)
+    private async Task<bool> LaunchAsync(Job job, LeaderFence fence, CancellationToken cancellationToken)
     {
+        try
+        {
+            await jobData.PrepareAsync(job, job.CurrentAttempt!, cancellationToken);
+        }
+        catch (Jobs.JobStoreException e)
+        {
+            // Its inputs or checkpoint could not be put in place: it fails with that reason rather than
+            // starting without its data.
+            LogLaunchFailed(e, job.Id);
+            var failed = Jobs.JobStoreData.FailedBeforeStart(job, e.Message, time.GetUtcNow());
+            if (await store.Jobs.UpdateFencedAsync([failed], fence, cancellationToken))
+            {
+                metrics.JobFinished(failed);
+            }
+
+            signal.Wake();
+            return false;
+        }
+
         try
         {
             await executor.LaunchAsync(job, job.CurrentAttempt!, cancellationToken);

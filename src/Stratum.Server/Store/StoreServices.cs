@@ -3,15 +3,18 @@ using Microsoft.Extensions.Hosting;
 using Stratum.Core.Access;
 using Stratum.Storage;
 using Stratum.Storage.Backends;
+using Stratum.Storage.Backup;
 using Stratum.Storage.Crypto;
 using Stratum.Storage.Repositories;
+using Stratum.Storage.Tiering;
 
 namespace Stratum.Server.Store;
 
 /// <summary>
 /// The artifact store inside the server: one <see cref="RepositoryStore"/> over the backend the settings
 /// name, opened when the server starts (a wrong key or an unreachable backend stops the start with an
-/// error naming the setting) and closed when it stops. Garbage collection runs only when an admin asks.
+/// error naming the setting) and closed when it stops. Garbage collection, lifecycle runs, backups and
+/// restores run only when an admin asks, one at a time.
 /// </summary>
 public sealed class StoreServices : IHostedService, IAsyncDisposable
 {
@@ -26,6 +29,7 @@ public sealed class StoreServices : IHostedService, IAsyncDisposable
     private readonly SemaphoreSlim _maintenance = new(1, 1);
     private RepositoryStore? _repositories;
     private IBlobBackend? _backend;
+    private KeyRing? _keys;
     private int _disposed;
 
     public StoreServices(ServerOptions options, DataDirectoryPath dataDirectory, TimeProvider time, ILogger<StoreServices> logger)
@@ -44,7 +48,7 @@ public sealed class StoreServices : IHostedService, IAsyncDisposable
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var (backend, description) = StoreSettings.OpenBackend(_options, _dataDirectory);
+        var (backend, description) = StoreSettings.OpenBackend(_options, _dataDirectory, _time);
         _backend = backend;
         Description = description;
         KeyRing keys;
@@ -58,6 +62,7 @@ public sealed class StoreServices : IHostedService, IAsyncDisposable
             throw new InvalidOperationException($"storeKeyFile: cannot use the artifact store key ({e.Message}); fix the file, or set {StoreKey.EnvironmentVariable}", e);
         }
 
+        _keys = keys;
         ChunkStore chunks;
         try
         {
@@ -69,8 +74,16 @@ public sealed class StoreServices : IHostedService, IAsyncDisposable
         }
 
         _repositories = new RepositoryStore(chunks, _time);
+        if (backend is TieredBackend)
+        {
+            Lifecycle = new TierLifecycle(_repositories);
+        }
+
         _logger.LogInformation("Artifact store open at {Store}", description);
     }
+
+    /// <summary>Tier policies and lifecycle runs; null when no cold tier is configured (<c>storeColdBackend</c>).</summary>
+    public TierLifecycle? Lifecycle { get; private set; }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
@@ -120,6 +133,50 @@ public sealed class StoreServices : IHostedService, IAsyncDisposable
         }
     }
 
+    /// <summary>A lifecycle run (or, with <paramref name="dryRun"/>, its plan); one maintenance operation at a time.</summary>
+    public Task<LifecycleReport> RunLifecycleAsync(bool dryRun, IProgress<LifecycleProgress>? progress, CancellationToken cancellationToken)
+    {
+        var lifecycle = Lifecycle ?? throw new InvalidOperationException("the store has no cold tier");
+        return OneAtATimeAsync(() => dryRun
+            ? lifecycle.PlanLifecycleAsync(_time.GetUtcNow(), progress, cancellationToken)
+            : lifecycle.ApplyLifecycleAsync(_time.GetUtcNow(), progress, cancellationToken), cancellationToken);
+    }
+
+    /// <summary>Exports the whole store (<paramref name="repository"/> null) or one repository to <paramref name="target"/>.</summary>
+    public Task<BackupReport> BackupAsync(IBlobBackend target, string? repository, IProgress<BackupProgress>? progress, CancellationToken cancellationToken) =>
+        OneAtATimeAsync(() => StoreBackup.ExportAsync(Repositories, target, repository, progress, _time, cancellationToken), cancellationToken);
+
+    /// <summary>
+    /// Restores a backup into this store: a whole-store backup only into an empty store (a fresh server), a
+    /// repository backup beside others. The engine refuses before writing a blob when that does not hold; the
+    /// index is read again afterwards, so the restored packs are readable at once.
+    /// </summary>
+    public Task<BackupReport> RestoreAsync(IBlobBackend backup, IProgress<BackupProgress>? progress, CancellationToken cancellationToken) =>
+        OneAtATimeAsync(async () =>
+        {
+            if (await StoreBackup.KeyProblemAsync(backup, _keys, cancellationToken) is { } keyProblem)
+            {
+                throw new InvalidOperationException($"cannot restore this backup with this server's store key: {keyProblem}. Start the server with the key of the store that was backed up (storeKeyFile or {StoreKey.EnvironmentVariable}); nothing was restored");
+            }
+
+            var report = await StoreBackup.RestoreAsync(backup, Repositories.Chunks.Backend, progress, _time, cancellationToken);
+            await Repositories.Chunks.ReloadIndexAsync(cancellationToken);
+            return report;
+        }, cancellationToken);
+
+    private async Task<T> OneAtATimeAsync<T>(Func<Task<T>> work, CancellationToken cancellationToken)
+    {
+        await _maintenance.WaitAsync(cancellationToken);
+        try
+        {
+            return await work();
+        }
+        finally
+        {
+            _maintenance.Release();
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 1)
@@ -130,6 +187,13 @@ public sealed class StoreServices : IHostedService, IAsyncDisposable
         if (_repositories is not null)
         {
             await _repositories.Chunks.DisposeAsync();
+        }
+
+        if (_backend is TieredBackend tiered)
+        {
+            // Flushes the packs' access times, which idle-based rules read at the next start.
+            await tiered.DisposeAsync();
+            (tiered.Cold as IDisposable)?.Dispose();
         }
 
         (_backend as IDisposable)?.Dispose();

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Stratum.Storage.Backends;
+using Stratum.Storage.Tiering;
 
 namespace Stratum.Server.Store;
 
@@ -33,6 +34,22 @@ public static class StoreSettings
             if (ParseS3(backend, out _, out _) is { } s3Problem)
             {
                 problems.Add($"storeBackend: {s3Problem}");
+            }
+        }
+
+        if (options.StoreColdBackend is { } cold)
+        {
+            if (ParseS3(cold, out _, out _) is { } coldProblem)
+            {
+                problems.Add($"storeColdBackend: {coldProblem.Replace("must be 'local' or an S3 URL", "must be an S3 URL", StringComparison.Ordinal)}");
+            }
+            else if (backend != Local)
+            {
+                problems.Add($"storeColdBackend: a cold tier needs the local store as its hot tier, but storeBackend is '{backend}'");
+            }
+            else if (string.Equals(cold.TrimEnd('/'), backend.TrimEnd('/'), StringComparison.Ordinal))
+            {
+                problems.Add("storeColdBackend: must differ from storeBackend");
             }
         }
 
@@ -80,16 +97,84 @@ public static class StoreSettings
     }
 
     /// <summary>The backend the settings name, and a description for logs and errors (never a secret).</summary>
-    public static (IBlobBackend Backend, string Description) OpenBackend(ServerOptions options, string dataDirectory)
+    public static (IBlobBackend Backend, string Description) OpenBackend(ServerOptions options, string dataDirectory, TimeProvider? clock = null)
     {
         if (options.StoreBackend == Local)
         {
             var root = StoreDirectory(options, dataDirectory);
             Directory.CreateDirectory(root);
-            return (new LocalDirectoryBackend(root), "local:" + root);
+            var local = new LocalDirectoryBackend(root);
+            if (options.StoreColdBackend is { } coldUrl)
+            {
+                var (cold, coldDescription) = OpenS3(options, coldUrl);
+                return (new TieredBackend(local, cold, clock: clock), $"tiered(hot local:{root}, cold {coldDescription})");
+            }
+
+            return (local, "local:" + root);
         }
 
-        return OpenS3(options);
+        return OpenS3(options, options.StoreBackend);
+    }
+
+    /// <summary>
+    /// Null when <paramref name="location"/> can hold a backup: an absolute directory on the server's machine
+    /// outside the store, or <c>s3://BUCKET[/PREFIX]</c> on the store's S3 endpoint; else what is wrong with it.
+    /// </summary>
+    public static string? LocationProblem(ServerOptions options, string dataDirectory, string? location)
+    {
+        if (string.IsNullOrWhiteSpace(location))
+        {
+            return "required: an absolute directory on the server's machine, or s3://BUCKET[/PREFIX]";
+        }
+
+        if (location.StartsWith("s3://", StringComparison.Ordinal))
+        {
+            if (ParseS3(location, out var bucket, out var prefix) is { } problem)
+            {
+                return problem.Replace("must be 'local' or an S3 URL", "must be an S3 URL", StringComparison.Ordinal);
+            }
+
+            foreach (var used in new[] { options.StoreBackend, options.StoreColdBackend })
+            {
+                if (used is not null && ParseS3(used, out var usedBucket, out var usedPrefix) is null && usedBucket == bucket
+                    && (prefix.StartsWith(usedPrefix, StringComparison.Ordinal) || usedPrefix.StartsWith(prefix, StringComparison.Ordinal)))
+                {
+                    return $"'{location}' overlaps the store's own {used}; use another bucket or prefix";
+                }
+            }
+
+            return null;
+        }
+
+        if (!Path.IsPathRooted(location) || location.Contains('\0', StringComparison.Ordinal))
+        {
+            return $"'{location}' is neither an absolute directory (paths are on the server's machine) nor s3://BUCKET[/PREFIX]";
+        }
+
+        if (options.StoreBackend == Local)
+        {
+            var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(location)) + "/";
+            var store = Path.TrimEndingDirectorySeparator(StoreDirectory(options, dataDirectory)) + "/";
+            if (full.StartsWith(store, StringComparison.Ordinal) || store.StartsWith(full, StringComparison.Ordinal))
+            {
+                return $"'{location}' overlaps the store's directory {store}; use a directory outside it";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The backend at a location <see cref="LocationProblem"/> accepted (a directory is created when missing).</summary>
+    public static (IBlobBackend Backend, string Description) OpenLocation(ServerOptions options, string location)
+    {
+        if (location.StartsWith("s3://", StringComparison.Ordinal))
+        {
+            return OpenS3(options, location);
+        }
+
+        var root = Path.GetFullPath(location);
+        Directory.CreateDirectory(root);
+        return (new LocalDirectoryBackend(root), "local:" + root);
     }
 
     public static string StoreDirectory(ServerOptions options, string dataDirectory) =>
@@ -100,9 +185,9 @@ public static class StoreSettings
 
     // Its own method, so that AWSSDK is loaded only when a store names S3.
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static (IBlobBackend, string) OpenS3(ServerOptions options)
+    private static (IBlobBackend, string) OpenS3(ServerOptions options, string url)
     {
-        ParseS3(options.StoreBackend, out var bucket, out var prefix);
+        ParseS3(url, out var bucket, out var prefix);
         var s3 = new Stratum.Storage.S3.S3BlobBackend(new Stratum.Storage.S3.S3BlobBackendOptions
         {
             ServiceUrl = options.StoreS3Endpoint,

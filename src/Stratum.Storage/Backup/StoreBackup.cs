@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text.Json;
 using Stratum.Storage.Backends;
+using Stratum.Storage.Crypto;
+using Stratum.Storage.Format;
 using Stratum.Storage.Repositories;
 
 namespace Stratum.Storage.Backup;
@@ -161,6 +163,32 @@ public static class StoreBackup
         await copier.CopyImmutableAsync(immutable, cancellationToken).ConfigureAwait(false);
         await copier.WriteMutableAsync(mutable, cancellationToken).ConfigureAwait(false);
         return copier.Report(manifest.Kind, manifest.Repositories, (clock ?? TimeProvider.System).GetUtcNow());
+    }
+
+    /// <summary>
+    /// Null when <paramref name="keys"/> can read the backup's chunks (one chunk is read and checked against its
+    /// id), else why not. Chunks stay encrypted in a backup, so a restore under another key would give a store
+    /// whose every read fails; a backup without chunks passes.
+    /// </summary>
+    public static async Task<string?> KeyProblemAsync(IBlobBackend backup, KeyRing? keys, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(backup);
+        await using var chunks = await ChunkStore.OpenAsync(backup, keys, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var first = chunks.Packs.OrderBy(p => p.Name, StringComparer.Ordinal).SelectMany(p => p.Entries).Select(e => (PackEntry?)e).FirstOrDefault();
+        if (first is not { } entry)
+        {
+            return null;
+        }
+
+        try
+        {
+            await chunks.ReadChunkAsync(entry.Id, cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+        catch (StorageKeyException e)
+        {
+            return e.Message;
+        }
     }
 
     /// <summary>The backup's record, or null when <paramref name="backup"/> holds none.</summary>

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Stratum.Storage.Format;
 
 namespace Stratum.Storage.Repositories;
 
@@ -9,11 +10,28 @@ public sealed partial class RepositoryStore
     /// that branch at once, committed by <see cref="CommitAsync"/>. When it returns the content's chunks and
     /// the staged entry are durable (a crash loses no acknowledged write).
     /// </summary>
+    /// <remarks>The entry's MD5 is of the whole content (<see cref="ContentMd5Mode.Whole"/>): the ETag S3 gives a single PUT.</remarks>
+    public Task<RepoResult<ManifestEntry>> PutObjectAsync(
+        string repository,
+        string branch,
+        string path,
+        Stream content,
+        string contentType = "application/octet-stream",
+        IReadOnlyDictionary<string, string>? metadata = null,
+        CancellationToken cancellationToken = default) =>
+        PutObjectAsync(repository, branch, path, content, ContentMd5Mode.Whole, contentType, metadata, cancellationToken);
+
+    /// <summary>
+    /// As above, with the form of the entry's MD5 chosen by the caller: <see cref="ContentMd5Mode.Whole"/> for
+    /// S3 single PUTs, <see cref="ContentMd5Mode.Parts"/> for bulk uploads (REST, CLI), where MD5 in one
+    /// sequence would cap ingest on any number of cores (docs/storage.md, "The file checksum").
+    /// </summary>
     public async Task<RepoResult<ManifestEntry>> PutObjectAsync(
         string repository,
         string branch,
         string path,
         Stream content,
+        ContentMd5Mode md5,
         string contentType = "application/octet-stream",
         IReadOnlyDictionary<string, string>? metadata = null,
         CancellationToken cancellationToken = default)
@@ -24,7 +42,7 @@ public sealed partial class RepositoryStore
             return problem.As<ManifestEntry>();
         }
 
-        var stored = await _chunks.WriteAsync(content, flush: true, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var stored = await _chunks.WriteAsync(content, new WriteOptions { Md5 = md5 }, cancellationToken: cancellationToken).ConfigureAwait(false);
         var entry = new ManifestEntry(path, stored, contentType, metadata ?? new Dictionary<string, string>());
 
         // Under the lock so a concurrent commit either takes this entry or leaves it staged, never drops it.
@@ -132,14 +150,27 @@ public sealed partial class RepositoryStore
     /// <summary>
     /// Uploads every file under <paramref name="localDirectory"/> to <paramref name="toPrefix"/> and commits
     /// them as one commit (for <c>stratum store put</c>). Other staged changes of the branch stay staged; staged
-    /// entries for the uploaded paths are superseded and removed.
+    /// entries for the uploaded paths are superseded and removed. Files get <see cref="ContentMd5Mode.Parts"/>
+    /// MD5s (bulk ingest: plain MD5 up to 8 MiB, S3's multipart form above).
     /// </summary>
+    public Task<RepoResult<Commit>> PutDirectoryAsync(
+        string repository,
+        string branch,
+        string localDirectory,
+        string toPrefix,
+        CommitRequest request,
+        IProgress<TransferProgress>? progress = null,
+        CancellationToken cancellationToken = default) =>
+        PutDirectoryAsync(repository, branch, localDirectory, toPrefix, request, ContentMd5Mode.Parts, progress, cancellationToken);
+
+    /// <summary>As above, with the form of each file's MD5 chosen by the caller.</summary>
     public async Task<RepoResult<Commit>> PutDirectoryAsync(
         string repository,
         string branch,
         string localDirectory,
         string toPrefix,
         CommitRequest request,
+        ContentMd5Mode md5,
         IProgress<TransferProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
@@ -175,7 +206,7 @@ public sealed partial class RepositoryStore
             await using var file = new FileStream(local, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
 
             // Small files share packs; one flush below makes them all durable before anything refers to them.
-            var stored = await _chunks.WriteAsync(file, flush: false, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var stored = await _chunks.WriteAsync(file, new WriteOptions { Flush = false, Md5 = md5 }, cancellationToken: cancellationToken).ConfigureAwait(false);
             changes[path] = new ManifestEntry(path, stored, "application/octet-stream", new Dictionary<string, string>());
             bytesDone += stored.Length;
             progress?.Report(new TransferProgress(changes.Count, files.Count, bytesDone, totalBytes));

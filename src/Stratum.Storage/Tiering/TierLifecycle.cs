@@ -90,7 +90,18 @@ public sealed class TierLifecycle
     /// failures (a backend error, a copy that does not verify) are reported, not thrown: that pack stays
     /// where it was and the run goes on. Holds the store's maintenance lock, so it does not overlap GC.
     /// </summary>
-    public async Task<LifecycleReport> ApplyLifecycleAsync(DateTimeOffset now, IProgress<LifecycleProgress>? progress = null, CancellationToken cancellationToken = default)
+    public Task<LifecycleReport> ApplyLifecycleAsync(DateTimeOffset now, IProgress<LifecycleProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        RunAsync(now, apply: true, progress, cancellationToken);
+
+    /// <summary>
+    /// What <see cref="ApplyLifecycleAsync"/> would do at <paramref name="now"/>, changing nothing: the same
+    /// counts, with <see cref="LifecycleReport.BytesCopied"/> the bytes it would copy (packs not yet in the
+    /// target tier; index files not counted) and <see cref="LifecycleReport.HotBytesFreed"/> what it would free.
+    /// </summary>
+    public Task<LifecycleReport> PlanLifecycleAsync(DateTimeOffset now, IProgress<LifecycleProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        RunAsync(now, apply: false, progress, cancellationToken);
+
+    private async Task<LifecycleReport> RunAsync(DateTimeOffset now, bool apply, IProgress<LifecycleProgress>? progress, CancellationToken cancellationToken)
     {
         var chunks = _repositories.Chunks;
         await chunks.FlushAsync(cancellationToken).ConfigureAwait(false);
@@ -124,7 +135,16 @@ public sealed class TierLifecycle
 
                     var lastAccess = _tiers.LastAccess(pack.Name) is { } read && read > pack.Created ? read : pack.Created;
                     var coldEligible = policies.All(p => p.AllowsCold(now, pack.Created, lastAccess));
-                    if (coldEligible && inHot)
+                    var planned = Plan(coldEligible, inHot, inCold);
+                    if (!apply)
+                    {
+                        moved += planned == "move" ? 1 : 0;
+                        mirrored += planned == "mirror" ? 1 : 0;
+                        rehydrated += planned == "rehydrate" ? 1 : 0;
+                        copied += planned is "rehydrate" || (planned is "move" or "mirror" && !inCold) ? pack.Length : 0;
+                        freed += planned == "move" ? pack.Length : 0;
+                    }
+                    else if (planned == "move")
                     {
                         step = "copy to cold";
                         copied += await EnsureColdAsync(pack, inCold, coldIndexes, cancellationToken).ConfigureAwait(false);
@@ -133,7 +153,7 @@ public sealed class TierLifecycle
                         moved++;
                         freed += pack.Length;
                     }
-                    else if (!coldEligible && !inHot && inCold)
+                    else if (planned == "rehydrate")
                     {
                         step = "copy to hot";
                         var (ok, bytes) = await TierCopy.CopyVerifiedAsync(_tiers.Cold, _tiers.Hot, pack.Name, cancellationToken).ConfigureAwait(false);
@@ -143,7 +163,7 @@ public sealed class TierLifecycle
                             copied += bytes;
                         }
                     }
-                    else if (!coldEligible && inHot && !inCold && _options.MirrorToCold)
+                    else if (planned == "mirror")
                     {
                         step = "mirror to cold";
                         copied += await EnsureColdAsync(pack, inCold, coldIndexes, cancellationToken).ConfigureAwait(false);
@@ -167,6 +187,13 @@ public sealed class TierLifecycle
             chunks.MaintenanceLock.Release();
         }
     }
+
+    /// <summary>The step a run takes for a referenced pack (null: none), shared by the run and its dry run.</summary>
+    private string? Plan(bool coldEligible, bool inHot, bool inCold) =>
+        coldEligible && inHot ? "move"
+        : !coldEligible && !inHot && inCold ? "rehydrate"
+        : !coldEligible && inHot && !inCold && _options.MirrorToCold ? "mirror"
+        : null;
 
     /// <summary>
     /// Makes the pack and then its index file present and verified in cold; returns the bytes copied. A
