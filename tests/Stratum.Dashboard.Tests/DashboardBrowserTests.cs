@@ -62,12 +62,43 @@ public sealed class DashboardBrowserTests
         Assert.Equal($"{nodes.Count(n => n.State == "Ready")} / {nodes.Count}", await page.Locator("[data-testid=nodes-ready]").TextContentAsync());
         Assert.Equal("2", await page.Locator("[data-testid=queued]").TextContentAsync());
         await page.Locator("#usage-table tr[data-project=default]").WaitForAsync();
-        Assert.True(await page.Locator("#chart-states svg rect").CountAsync() >= 3, "the jobs-by-state chart draws a bar per state");
+        // The jobs-by-state chart (uPlot) was handed one series per state, each the API's count of that state.
+        var states = await page.Locator("#chart-states").EvaluateAsync<string[]>(
+            "el => el.uplot.series.slice(1).map((s, i) => s.label + '=' + el.uplot.data[i + 1].find(v => v !== null))");
+        Assert.Equal(jobs.GroupBy(j => j.State).Select(g => $"{g.Key}={g.Count()}").Order(), states.Order());
+
+        // Queue depth over time (uPlot, from the jobs' own times): now two queued and one running.
+        var depth = await page.Locator("#chart-queue").EvaluateAsync<double[]>("el => el.uplot.series.slice(1).map((s, k) => el.uplot.data[k + 1].at(-1))");
+        Assert.Equal(new double[] { 2, 1 }, depth);
 
         if (Environment.GetEnvironmentVariable("STRATUM_SCREENSHOT") is "1" or "true")
         {
             await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(RepositoryRoot(), "docs", "images", "dashboard.png") });
         }
+
+        await Screenshot(page, "overview");
+        // The dark theme redraws the charts in its colours.
+        var lightKey = await page.Locator("#chart-states").GetAttributeAsync("data-chart-key");
+        await page.Locator("#theme").ClickAsync();
+        await page.WaitForFunctionAsync($"() => document.getElementById('chart-states').dataset.chartKey !== {System.Text.Json.JsonSerializer.Serialize(lightKey)}");
+        await Screenshot(page, "overview-dark");
+        await page.Locator("#theme").ClickAsync();
+
+        // Projects: quota against use, running and queued counts, as the API has them.
+        await page.Locator("nav a[data-route=projects]").ClickAsync();
+        await page.WaitForSelectorAsync("body[data-loaded='projects']", new PageWaitForSelectorOptions { State = WaitForSelectorState.Attached });
+        var projects = (await server.Admin.GetFromJsonAsync<List<ProjectDto>>("/api/v1/projects", TestServer.JsonOptions))!;
+        Assert.Equal(projects.Count, await page.Locator("#projects-table tbody tr").CountAsync());
+        foreach (var project in projects)
+        {
+            var cells = await page.Locator($"#projects-table tr[data-project='{project.Name}'] td").AllTextContentsAsync();
+            Assert.Equal((project.RunningJobs ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture), cells[4]);
+            Assert.Equal((project.QueuedJobs ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture), cells[5]);
+        }
+
+        Assert.Equal("1", (await page.Locator("#projects-table tr[data-project=default] td").AllTextContentsAsync())[4]);
+        Assert.Equal("2", (await page.Locator("#projects-table tr[data-project=default] td").AllTextContentsAsync())[5]);
+        await Screenshot(page, "projects");
 
         await page.Locator("nav a[data-route=jobs]").ClickAsync();
         await page.WaitForSelectorAsync("body[data-loaded='jobs']");
@@ -92,6 +123,14 @@ public sealed class DashboardBrowserTests
         Assert.Empty(errors);
 
         await server.Admin.PostAsync($"/api/v1/jobs/{holder.Id}/cancel", null);
+    }
+
+    /// <summary>A full-page screenshot kept as a test artifact under TestResults/screenshots (or $STRATUM_ARTIFACTS).</summary>
+    private static async Task Screenshot(IPage page, string name)
+    {
+        var directory = Environment.GetEnvironmentVariable("STRATUM_ARTIFACTS") is { Length: > 0 } set ? set : Path.Combine(RepositoryRoot(), "TestResults", "screenshots");
+        Directory.CreateDirectory(directory);
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(directory, name + ".png"), FullPage = true });
     }
 
     private static string RepositoryRoot()

@@ -85,7 +85,17 @@ public sealed class PlannerPageTests
         var costs = plan.GetProperty("costs").EnumerateArray().ToList();
         Assert.NotEmpty(costs);
         Assert.Equal(costs.Count, await page.Locator("#plan-costs tbody tr").CountAsync());
-        Assert.Equal(costs.Count, await page.Locator("#chart-plan-costs svg rect").CountAsync());
+        // The cost chart holds one bar per option, each the API's total, in the series of its deadline verdict.
+        var bars = await page.Locator("#chart-plan-costs").EvaluateAsync<string[]>(
+            "el => el.uplot.data.slice(1).flatMap((values, k) => values.map((v, i) => v === null ? null : el.uplot.series[k + 1].label + '|' + i + '|' + v)).filter(Boolean)");
+        Assert.Equal(costs.Count, bars.Length);
+        foreach (var bar in bars.Select(b => b.Split('|')))
+        {
+            var cost = costs[int.Parse(bar[1], CultureInfo.InvariantCulture)];
+            Assert.Equal(cost.GetProperty("totalUsd").GetDouble(), double.Parse(bar[2], CultureInfo.InvariantCulture), 1e-6);
+            Assert.Equal(cost.GetProperty("meetsDeadline").GetBoolean() ? "meets deadline" : "misses deadline", bar[0]);
+        }
+
         var first = costs[0].GetProperty("option").GetString()!;
         Assert.Contains(first, await page.Locator("#plan-costs tbody tr").First.TextContentAsync(), StringComparison.Ordinal);
         Assert.True(await page.Locator("#plan-working li").CountAsync() >= 5, "the page lists the plan's formulas and assumptions");

@@ -81,18 +81,22 @@ public sealed class UsageStorePagesTests
 
         Assert.True(byProject.Rows.Single(r => r.Key == "vision").Budget!.Used > 1, "vision's job costs more than its $1 budget");
 
-        // The stacked columns add up, day by day, to the API's by=day rows; today's holds both projects.
-        var columns = await page.Locator("#chart-daily-cost g[data-x]").EvaluateAllAsync<string[]>(
-            "groups => groups.map(g => g.dataset.x + '=' + g.dataset.total)");
-        var shownDays = columns.Select(c => c.Split('=')).ToDictionary(p => p[0], p => double.Parse(p[1], CultureInfo.InvariantCulture));
+        // The stacked columns (uPlot) add up, day by day, to the API's by=day rows: the series drawn at the
+        // back of each stack is the running sum of all projects. Today's column holds both projects.
+        var chart = page.Locator("#chart-daily-cost");
+        var days = ((await chart.GetAttributeAsync("data-days")) ?? "").Split(',');
+        var totals = await chart.EvaluateAsync<double[]>("el => el.uplot.data[1]");
+        Assert.Equal(days.Length, totals.Length);
+        var shownDays = days.Zip(totals).ToDictionary(p => p.First, p => p.Second);
         foreach (var day in byDay.Rows)
         {
             Assert.Equal((double)day.Cost, shownDays[day.Key], 1e-6 * (double)day.Cost + 1e-9);
         }
 
         Assert.Equal((double)byDay.Total.Cost, shownDays.Values.Sum(), 1e-6 * (double)byDay.Total.Cost);
-        var today = byDay.Rows.Single(r => r.Key == DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)).Key;
-        Assert.Equal(2, await page.Locator($"#chart-daily-cost g[data-x='{today}'] rect").CountAsync());
+        var today = Array.IndexOf(days, DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
+        Assert.True(today >= 0, "today is a column of the chart");
+        Assert.Equal(new[] { "nlp", "vision" }, (await chart.EvaluateAsync<string[]>($"el => el.chartSeries.filter(s => s.values[{today}] > 0).map(s => s.label)")).Order());
         Assert.Equal(new[] { "nlp", "vision" }, (await page.Locator("#daily-legend > span").AllTextContentsAsync()).Order());
 
         Assert.Equal(advice.Recommendations.Count, await page.Locator("#advice-table tbody tr").CountAsync());
@@ -148,9 +152,10 @@ public sealed class UsageStorePagesTests
             Assert.Equal(128L << 20, usage.MemoryBytesRequested);
             Assert.Equal("0", await Text(page, "[data-testid=job-gpus]"));
             Assert.NotEqual("not measured", await Text(page, "[data-testid=job-memory-used]"));
-            Assert.Equal(1, await page.Locator("#chart-job-cpu path[data-series=used]").CountAsync());
-            Assert.Equal(1, await page.Locator("#chart-job-memory path[data-series=used]").CountAsync());
-            Assert.Equal(1, await page.Locator("#chart-job-memory path[data-series=requested]").CountAsync());
+            // uPlot draws "used" from the stored samples and "requested" as the job's request across the window.
+            Assert.True(await page.Locator("#chart-job-cpu").EvaluateAsync<int>("el => el.uplot.data[1].filter(v => v !== null).length") >= 1, "the CPU chart has samples");
+            Assert.Equal(new[] { "used", "requested" }, await page.Locator("#chart-job-memory").EvaluateAsync<string[]>("el => el.uplot.series.slice(1).map(s => s.label)"));
+            Assert.Equal(new[] { 128.0 / 1024 }, await page.Locator("#chart-job-memory").EvaluateAsync<double[]>("el => [...new Set(el.uplot.data[2])]"));
             Assert.Contains("selected", await page.Locator($"#jobs-table tr[data-job='{job.Id}']").GetAttributeAsync("class"), StringComparison.Ordinal);
 
             // Live: without a reload the panel shows more samples than the API had when the page first drew.

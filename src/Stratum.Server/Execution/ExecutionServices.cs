@@ -10,6 +10,8 @@ public static class ExecutionServices
     public static IServiceCollection AddStratumExecution(this IServiceCollection services)
     {
         services.AddSingleton<LocalExecutor>();
+        services.AddSingleton<SimulatedExecutor>();
+        services.AddSingleton<IJobUsageSource>(provider => provider.GetRequiredService<SimulatedExecutor>());
         services.AddSingleton<Func<SlurmOptions, ISlurmCommands>>(_ => options => new SlurmCommands(options));
         services.AddSingleton(provider =>
         {
@@ -20,6 +22,7 @@ public static class ExecutionServices
             return new ExecutorCatalog(spec => spec.Kind switch
             {
                 ExecutorSpec.Local => provider.GetRequiredService<LocalExecutor>(),
+                ExecutorSpec.Simulated => provider.GetRequiredService<SimulatedExecutor>(),
                 ExecutorSpec.Slurm => CreateSlurm(SlurmSettings.OptionsFor(options, spec.Partition), directories, commands, loggers),
                 _ => throw new InvalidOperationException($"no executor of kind '{spec.Kind}'"),
             });

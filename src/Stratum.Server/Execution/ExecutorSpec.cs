@@ -11,6 +11,9 @@ public sealed record ExecutorSpec(string Kind, string? Partition)
     public const string Local = "local";
     public const string Slurm = "slurm";
 
+    /// <summary>Runs no program (<see cref="Stratum.Execution.SimulatedExecutor"/>): for benchmarks and demos.</summary>
+    public const string Simulated = "simulated";
+
     public static ExecutorSpec LocalSpec { get; } = new(Local, null);
 
     /// <summary>The spec written back: "local", "slurm" or "slurm:debug".</summary>
@@ -24,6 +27,11 @@ public sealed record ExecutorSpec(string Kind, string? Partition)
         if (text == Local)
         {
             return LocalSpec;
+        }
+
+        if (text == Simulated)
+        {
+            return new ExecutorSpec(Simulated, null);
         }
 
         if (text == Slurm)
@@ -43,7 +51,7 @@ public sealed record ExecutorSpec(string Kind, string? Partition)
             return null;
         }
 
-        problem = $"'{text}' is not an executor this server has; use '{Local}', '{Slurm}' (the Slurm cluster's default partition) or '{Slurm}:PARTITION'";
+        problem = $"'{text}' is not an executor this server has; use '{Local}', '{Slurm}' (the Slurm cluster's default partition), '{Slurm}:PARTITION' or '{Simulated}' (runs no program: benchmarks and demos)";
         return null;
     }
 }

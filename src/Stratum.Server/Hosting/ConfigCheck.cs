@@ -40,6 +40,11 @@ public static class ConfigCheck
             findings.Add(Execution.SlurmCheck.Run(options));
         }
 
+        if (await Execution.SimulatedCheck.RunAsync(options, cancellationToken) is { } simulated)
+        {
+            findings.Add(simulated);
+        }
+
         return findings;
     }
 

@@ -10,7 +10,8 @@ namespace Stratum.Server.Telemetry;
 /// <summary>
 /// Every <see cref="ServerOptions.TelemetryInterval"/>, while this server leads (as the controller loop
 /// does), reads this machine (CPU, memory, load, disk, network, each GPU) and every running local job
-/// (its process tree's CPU and memory, its GPUs' utilisation) and stores the round in one transaction.
+/// (its process tree's CPU and memory, its GPUs' utilisation), asks each <see cref="IJobUsageSource"/>
+/// for the jobs its executor runs, and stores the round in one transaction.
 /// Once a minute it rolls raw samples up and applies retention. A value that cannot be read is not
 /// stored: unknown, never zero.
 /// </summary>
@@ -18,6 +19,7 @@ public sealed partial class TelemetrySampler(
     IMetadataStore store,
     LeaderElector leadership,
     JobDirectories directories,
+    IEnumerable<IJobUsageSource> usageSources,
     ServerOptions options,
     TimeProvider time,
     ILogger<TelemetrySampler> logger) : BackgroundService
@@ -26,6 +28,7 @@ public sealed partial class TelemetrySampler(
     private static readonly TimeSpan GpuTimeout = TimeSpan.FromSeconds(5);
 
     private readonly LocalJobUsageSampler _jobs = new(directories);
+    private readonly IReadOnlyList<IJobUsageSource> _sources = [.. usageSources];
     private readonly string _node = LocalNodeDiscovery.DefaultNodeName();
     private readonly string _dataDirectory = Path.GetFullPath(options.DataDirectory);
     private CpuTimes? _previousCpu;
@@ -41,6 +44,9 @@ public sealed partial class TelemetrySampler(
 
     /// <summary>Sample rounds stored so far; tests wait on it.</summary>
     public long Rounds { get; private set; }
+
+    /// <summary>Telemetry rows the last round stored: what the table grows by per round before roll-up.</summary>
+    public int LastRoundPoints { get; private set; }
 
     /// <summary>A GPU counts as used by its job above this utilisation (the same threshold as idle-GPU advice).</summary>
     public const double GpuUsedThreshold = 0.05;
@@ -93,17 +99,35 @@ public sealed partial class TelemetrySampler(
         foreach (var sample in _jobs.Sample(running.Values, gpus))
         {
             var job = running[sample.JobId];
-            var subject = JobSubject(job.Id);
-            Add(points, subject, "cpu_cores", now, sample.CpuCores);
-            Add(points, subject, "memory_bytes", now, sample.MemoryBytes);
-            Add(points, subject, "gpu_utilization", now, sample.GpuUtilization);
-            var used = GpusUsed(job, gpus);
-            Add(points, subject, "gpus_used", now, used);
-            usage.Add(new JobUsage(job, sample, used));
+            AddJob(points, usage, job, sample, GpusUsed(job, gpus), now);
+        }
+
+        // Executors that report their jobs' use themselves (the simulated one) answer for the jobs /proc did not.
+        var measured = usage.Select(u => u.Job.Id).ToHashSet();
+        var unread = running.Values.Where(j => !measured.Contains(j.Id)).ToList();
+        foreach (var source in _sources)
+        {
+            if (unread.Count == 0)
+            {
+                break;
+            }
+
+            var sampled = new HashSet<long>();
+            foreach (var reading in source.SampleUsage(unread))
+            {
+                if (running.TryGetValue(reading.Usage.JobId, out var job) && sampled.Add(job.Id))
+                {
+                    var used = reading.GpuUtilizations?.Count(u => u >= GpuUsedThreshold);
+                    AddJob(points, usage, job, reading.Usage, used, now);
+                }
+            }
+
+            unread.RemoveAll(j => sampled.Contains(j.Id));
         }
 
         await store.Telemetry.RecordAsync(points, cancellationToken).ConfigureAwait(false);
         _latest = usage;
+        LastRoundPoints = points.Count;
         Rounds++;
 
         if (now - _lastMaintenance >= MaintenanceInterval)
@@ -112,6 +136,16 @@ public sealed partial class TelemetrySampler(
             var done = await store.Telemetry.MaintainAsync(now, new TelemetryRetention(), cancellationToken).ConfigureAwait(false);
             LogMaintained(done.MinuteBuckets, done.HourBuckets, done.Deleted);
         }
+    }
+
+    private static void AddJob(List<TelemetryPoint> points, List<JobUsage> usage, Job job, JobUsageSample sample, int? gpusUsed, DateTimeOffset now)
+    {
+        var subject = JobSubject(job.Id);
+        Add(points, subject, "cpu_cores", now, sample.CpuCores);
+        Add(points, subject, "memory_bytes", now, sample.MemoryBytes);
+        Add(points, subject, "gpu_utilization", now, sample.GpuUtilization);
+        Add(points, subject, "gpus_used", now, gpusUsed);
+        usage.Add(new JobUsage(job, sample, gpusUsed));
     }
 
     /// <summary>How many of the job's GPUs are busier than <see cref="GpuUsedThreshold"/>; unknown when any has no reading.</summary>

@@ -1,12 +1,13 @@
 // Stratum dashboard: plain JavaScript, no framework and no network access beyond this server.
 // Every number comes from the REST API with the token the user typed (kept in sessionStorage);
-// charts are inline SVG drawn here. Pages refresh every few seconds without reloading.
+// charts are drawn by uPlot (embedded from npm at build time, see Dashboard/package.json). Pages
+// refresh every few seconds without reloading; charts update in place.
 "use strict";
 
 const TOKEN_KEY = "stratum.token";
 const THEME_KEY = "stratum.theme";
 const REFRESH_MS = 5000;
-const ROUTES = ["overview", "jobs", "nodes", "usage", "store", "alerts", "planner"];
+const ROUTES = ["overview", "jobs", "nodes", "projects", "usage", "store", "alerts", "planner"];
 const SVG = "http://www.w3.org/2000/svg";
 const STATE_COLORS = { Pending: "--warn", Preempted: "--warn", Running: "--ok", Succeeded: "--accent", Failed: "--bad", Cancelled: "--idle" };
 
@@ -65,42 +66,188 @@ const fmt = (n, digits = 1) => {
 const money = (n, currency) => Number(n).toLocaleString(undefined, { style: "currency", currency: currency || "USD" });
 const when = (iso) => iso ? new Date(iso).toLocaleString() : "";
 
-// --- charts ---------------------------------------------------------------------------------
+// --- charts (uPlot) -------------------------------------------------------------------------
+//
+// Every chart is drawn by uPlot (installed from npm at build time, pinned in Dashboard/package-lock.json).
+// A chart is created once per container and updated in place with setData on each refresh, so live
+// updates do not flicker; it is made again only when its shape (series, categories, theme) changes.
+// The container keeps the instance as `container.uplot` and the series it was handed as
+// `container.chartSeries`: the browser tests read both to compare what is drawn with the API.
 
-/** Horizontal bars: rows of {label, value, color}. */
-function barChart(container, rows, format = (v) => fmt(v)) {
-  container.replaceChildren();
-  if (rows.length === 0) { container.append(el("div", { class: "empty" }, "Nothing yet.")); return; }
-  const width = 560, row = 26, labelWidth = 130, valueWidth = 80;
-  const max = Math.max(...rows.map((r) => r.value), 1e-9);
-  const chart = svg("svg", { viewBox: `0 0 ${width} ${rows.length * row + 4}`, role: "img" });
-  rows.forEach((r, i) => {
-    const y = i * row + 4;
-    const bar = Math.max(2, ((width - labelWidth - valueWidth) * r.value) / max);
-    const label = svg("text", { x: 0, y: y + 14 }); label.textContent = r.label; chart.append(label);
-    chart.append(svg("rect", { x: labelWidth, y, width: r.value > 0 ? bar : 0, height: row - 10, rx: 3, fill: r.color || css("--accent") }));
-    const value = svg("text", { x: labelWidth + (r.value > 0 ? bar : 0) + 6, y: y + 14, "data-value": r.value }); value.textContent = format(r.value);
-    chart.append(value);
-  });
-  container.append(chart);
+const PALETTE = ["#3b6cf6", "#1f9d55", "#e08a0b", "#9b51e0", "#d93f3f", "#0fa3b1", "#c2185b", "#7a8699", "#5d8c00", "#8d6e63"];
+const resized = new ResizeObserver((entries) => {
+  for (const entry of entries) {
+    const u = entry.target.uplot;
+    const width = Math.floor(entry.contentRect.width);
+    if (u && width > 0 && Math.abs(width - u.width) > 1) u.setSize({ width, height: u.height });
+  }
+});
+
+function chartEmpty(container, text) {
+  container.uplot?.destroy();
+  container.uplot = null;
+  container.chartSeries = [];
+  delete container.dataset.chartKey;
+  container.replaceChildren(el("div", { class: "empty" }, text));
 }
 
-/** Stacked bars per item: used vs total, e.g. GPUs allocated of allocatable per node. */
-function capacityChart(container, rows) {
-  container.replaceChildren();
-  if (rows.length === 0) { container.append(el("div", { class: "empty" }, "No nodes with GPUs.")); return; }
-  const width = 560, row = 26, labelWidth = 130, valueWidth = 70;
-  const max = Math.max(...rows.map((r) => r.total), 1);
-  const chart = svg("svg", { viewBox: `0 0 ${width} ${rows.length * row + 4}`, role: "img" });
-  rows.forEach((r, i) => {
-    const y = i * row + 4, scale = (width - labelWidth - valueWidth) / max;
-    const label = svg("text", { x: 0, y: y + 14 }); label.textContent = r.label; chart.append(label);
-    chart.append(svg("rect", { x: labelWidth, y, width: r.total * scale, height: row - 10, rx: 3, fill: css("--line") }));
-    chart.append(svg("rect", { x: labelWidth, y, width: r.used * scale, height: row - 10, rx: 3, fill: css("--accent") }));
-    const value = svg("text", { x: labelWidth + r.total * scale + 6, y: y + 14 }); value.textContent = `${fmt(r.used)} / ${fmt(r.total)}`;
-    chart.append(value);
+function axisStyle(extra = {}) {
+  const muted = css("--muted"), line = css("--line");
+  return { stroke: muted, font: "11px system-ui, sans-serif", grid: { stroke: line, width: 1 }, ticks: { stroke: line, width: 1, size: 4 }, ...extra };
+}
+
+/** Creates or updates the chart in container; key says when the options must change (series, categories, theme). */
+function plot(container, key, options, data, series) {
+  key = JSON.stringify([key, document.documentElement.dataset.theme]);
+  let u = container.uplot;
+  if (u && container.dataset.chartKey === key) {
+    u.setData(data);
+  } else {
+    u?.destroy();
+    container.replaceChildren();
+    const width = Math.max(240, Math.floor(container.clientWidth) || 560);
+    u = new uPlot({ width, legend: { live: true }, cursor: { drag: { x: false, y: false } }, ...options }, data, container);
+    container.uplot = u;
+    container.dataset.chartKey = key;
+    resized.observe(container);
+  }
+  container.chartSeries = series;
+  container.dataset.drawn = String(Date.now());
+  return u;
+}
+
+// Tick steps for counts (jobs, GPUs): whole numbers only.
+const WHOLE = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000];
+const zeroBased = (headroom = 1.1) => (u, min, max) => [0, max > 0 ? max * headroom : 1];
+
+/**
+ * Bars per category (a state, a node, a project, a day): series of {label, color, values[]}, one value
+ * per category (null: no bar). Overlaid: later series are drawn over earlier ones at the same place
+ * (used over capacity). Stacked: each category's bars add up, the largest sum at the back; the legend
+ * still shows each series' own value. Horizontal suits long labels.
+ */
+function categoryBars(container, categories, series, { format = (v) => fmt(v), stacked = false, horizontal = false, height = 220, empty = "Nothing yet.", name = "", legend = true, counts = false } = {}) {
+  if (categories.length === 0 || series.every((s) => s.values.every((v) => !v))) { chartEmpty(container, empty); return; }
+  const xs = categories.map((_, i) => i);
+  let drawn = series;
+  if (stacked) {
+    // uPlot draws series in order; the running sums from the top of the stack down keep each band visible.
+    const sums = series.map((_, k) => xs.map((i) => series.slice(0, k + 1).reduce((s, r) => s + (r.values[i] || 0), 0)));
+    drawn = series.map((s, k) => ({ ...s, values: sums[k] })).reverse();
+  }
+  const labelEvery = Math.max(1, Math.ceil(categories.length / Math.max(1, Math.floor((container.clientWidth || 560) / 70))));
+  const categoryAxis = axisStyle({
+    splits: () => xs,
+    // Every labelEvery-th label and the last one, without crowding the last one.
+    values: (u, splits) => splits.map((i) => (horizontal || i === categories.length - 1 || (i % labelEvery === 0 && categories.length - 1 - i >= labelEvery) ? categories[i] : "")),
+    grid: { show: false },
+    size: horizontal ? Math.min(200, 14 + 7 * Math.max(...categories.map((c) => String(c).length))) : 30,
+    ...(horizontal ? { side: 3 } : {}),
   });
-  container.append(chart);
+  const valueAxis = axisStyle({ values: (u, splits) => splits.map((v) => format(v)), size: horizontal ? 30 : 70, ...(counts ? { incrs: WHOLE } : {}), ...(horizontal ? { side: 2 } : {}) });
+  const bars = uPlot.paths.bars({ size: [horizontal ? 0.7 : 0.6, 48], align: 0 });
+  const options = {
+    height: horizontal ? Math.max(height, 40 + 28 * categories.length) : height,
+    legend: { show: legend, live: true },
+    scales: {
+      x: { time: false, range: [-0.5, categories.length - 0.5], ...(horizontal ? { ori: 1, dir: -1 } : {}) },
+      y: { range: zeroBased(), ...(horizontal ? { ori: 0 } : {}) },
+    },
+    axes: [categoryAxis, valueAxis],
+    series: [
+      { label: name, value: (u, i) => (i === null || i === undefined ? "" : categories[i]) },
+      ...drawn.map((s) => ({
+        label: s.label, stroke: s.color, fill: s.color, width: 0, paths: bars, points: { show: false },
+        // A stacked series holds running sums; the legend shows the project's own amount, read at hover time
+        // from the series last handed over (setData keeps this closure).
+        value: (u, v, si, i) => { const own = stacked ? container.chartSeries[series.length - si]?.values[i] : v; return own === null || own === undefined ? "–" : format(own); },
+      })),
+    ],
+  };
+  plot(container, { categories, labels: series.map((s) => s.label), colors: series.map((s) => s.color), stacked, horizontal }, options, [xs, ...drawn.map((s) => s.values)], series);
+}
+
+/**
+ * Lines over time: series of {label, color, points: [{t (ms), v}], dashed, constant}; a constant series
+ * (a request, a limit) is one value across the window. The y axis starts at zero.
+ */
+function timeLines(container, from, until, series, format, { height = 170, stepped = false, empty = "No samples yet.", counts = false } = {}) {
+  if (series.every((s) => s.constant !== undefined || s.points.length === 0)) { chartEmpty(container, empty); return; }
+  const seconds = new Set([from / 1000, until / 1000]);
+  for (const s of series) for (const p of s.points ?? []) seconds.add(p.t / 1000);
+  const xs = [...seconds].sort((a, b) => a - b);
+  const columns = series.map((s) => {
+    if (s.constant !== undefined) return xs.map(() => s.constant);
+    const at = new Map(s.points.map((p) => [p.t / 1000, p.v]));
+    return xs.map((x) => (at.has(x) ? at.get(x) : null));
+  });
+  const path = stepped ? uPlot.paths.stepped({ align: 1 }) : undefined;
+  const options = {
+    height,
+    scales: { x: { time: true, range: [from / 1000, until / 1000] }, y: { range: zeroBased() } },
+    axes: [axisStyle(), axisStyle({ values: (u, splits) => splits.map((v) => format(v)), size: 60, ...(counts ? { incrs: WHOLE } : {}) })],
+    series: [
+      {},
+      ...series.map((s) => ({
+        label: s.label, stroke: s.color, width: s.dashed ? 1.5 : 2, dash: s.dashed ? [5, 4] : undefined, spanGaps: true,
+        points: { show: false }, paths: s.constant === undefined ? path : undefined,
+        value: (u, v) => (v === null || v === undefined ? "–" : format(v)),
+      })),
+    ],
+  };
+  plot(container, { labels: series.map((s) => s.label), stepped }, options, [xs, ...columns], series);
+}
+
+/** Mixes two #rrggbb colours: t=0 gives a, t=1 gives b. */
+function mix(a, b, t) {
+  const channel = (hex, i) => Number.parseInt(hex.slice(1 + 2 * i, 3 + 2 * i), 16);
+  return "#" + [0, 1, 2].map((i) => Math.round(channel(a, i) + (channel(b, i) - channel(a, i)) * Math.min(1, Math.max(0, t))).toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * A heatmap: rows of {label, values[]} (0..1 or null per time bucket) against xs (bucket starts, seconds).
+ * uPlot lays out the time and row axes, the cursor and the legend; the cells are filled in its draw hook
+ * from its own scales (valToPos), the extension point its heatmap demos use.
+ */
+function heatmap(container, xs, step, rows, { empty = "No utilisation samples yet." } = {}) {
+  if (rows.length === 0 || rows.every((r) => r.values.every((v) => v === null))) { chartEmpty(container, empty); return; }
+  const cold = css("--line"), hot = css("--accent"), busy = css("--warn");
+  const color = (v) => (v < 0.8 ? mix(cold, hot, v / 0.8) : mix(hot, busy, (v - 0.8) / 0.2));
+  const position = (r) => rows.length - 1 - r; // the first row at the top
+  const options = {
+    height: 40 + Math.max(3, rows.length) * 22,
+    legend: { show: rows.length <= 16, live: true },
+    scales: { x: { time: true, range: (u) => [u.data[0][0], u.data[0][u.data[0].length - 1] + step] }, row: { auto: false, range: [-0.5, rows.length - 0.5] } },
+    axes: [
+      axisStyle(),
+      axisStyle({ scale: "row", splits: () => rows.map((_, r) => position(r)), values: (u, splits) => splits.map((p) => rows[rows.length - 1 - p]?.label ?? ""), grid: { show: false },
+        size: Math.min(220, 14 + 7 * Math.max(...rows.map((r) => r.label.length))) }),
+    ],
+    series: [{}, ...rows.map((r) => ({ label: r.label, scale: "row", stroke: hot, paths: () => null, points: { show: false },
+      value: (u, v) => (v === null || v === undefined ? "–" : `${fmt(v * 100, 0)}%`) }))],
+    hooks: {
+      draw: [(u) => {
+        const { ctx } = u;
+        ctx.save();
+        ctx.beginPath();
+        ctx.rect(u.bbox.left, u.bbox.top, u.bbox.width, u.bbox.height);
+        ctx.clip();
+        // From u.data, not this closure's rows: setData replaces the values on every refresh.
+        const [starts, ...values] = u.data;
+        values.forEach((row, ri) => {
+          const top = u.valToPos(position(ri) + 0.5, "row", true), bottom = u.valToPos(position(ri) - 0.5, "row", true);
+          row.forEach((v, i) => {
+            if (v === null) return;
+            const left = u.valToPos(starts[i], "x", true), right = u.valToPos(starts[i] + step, "x", true);
+            ctx.fillStyle = color(v);
+            ctx.fillRect(left, top + 1, Math.max(1, right - left - 1), Math.max(1, bottom - top - 2));
+          });
+        });
+        ctx.restore();
+      }],
+    },
+  };
+  plot(container, { labels: rows.map((r) => r.label), step }, options, [xs, ...rows.map((r) => r.values)], rows);
 }
 
 function meter(used, total, unit = "") {
@@ -129,7 +276,10 @@ async function listJobs(states = [], cap = 2000) {
 }
 
 async function renderOverview() {
-  const [nodes, jobs, usage] = await Promise.all([api("/api/v1/nodes"), listJobs(), api("/api/v1/usage?by=project&since=30d")]);
+  // The heatmap's telemetry is asked for as soon as the nodes are known, alongside the other requests.
+  const nodesRequest = api("/api/v1/nodes");
+  const [nodes, jobs, usage, utilisation] = await Promise.all([
+    nodesRequest, listJobs(), api("/api/v1/usage?by=project&since=30d"), nodesRequest.then(utilisationRows)]);
   const ready = nodes.filter((n) => n.state === "Ready");
   const allocatable = ready.reduce((s, n) => s + n.allocatable.gpus, 0);
   const allocated = nodes.reduce((s, n) => s + n.allocated.gpus, 0);
@@ -142,12 +292,102 @@ async function renderOverview() {
   $("stat-nodes").textContent = `${ready.length} / ${nodes.length}`;
   $("stat-cost").textContent = money(usage.total.cost, usage.total.currency);
 
-  barChart($("chart-states"), Object.keys(STATE_COLORS).filter((s) => byState[s]).map((s) => ({ label: s, value: byState[s], color: css(STATE_COLORS[s]) })), (v) => fmt(v, 0));
-  capacityChart($("chart-gpus"), nodes.filter((n) => n.allocatable.gpus > 0).map((n) => ({ label: n.name, used: n.allocated.gpus, total: n.allocatable.gpus })));
-  barChart($("chart-usage"), usage.rows.map((r) => ({ label: r.key, value: Number(r.cost) })), (v) => money(v, usage.total.currency));
+  const states = Object.keys(STATE_COLORS).filter((s) => byState[s]);
+  // One series per state, each with a bar only in its own column, so every state keeps its colour and legend entry.
+  categoryBars($("chart-states"), states, states.map((s, i) => ({ label: s, color: css(STATE_COLORS[s]), values: states.map((_, k) => (k === i ? byState[s] : null)) })),
+    { format: (v) => fmt(v, 0), height: 200, name: "State", counts: true, empty: "No jobs yet." });
+  const gpuNodes = nodes.filter((n) => n.allocatable.gpus > 0);
+  categoryBars($("chart-gpus"), gpuNodes.map((n) => n.name), [
+    { label: "allocatable", color: css("--idle"), values: gpuNodes.map((n) => n.allocatable.gpus) },
+    { label: "allocated", color: css("--accent"), values: gpuNodes.map((n) => n.allocated.gpus) }],
+  { format: (v) => fmt(v, 0), height: 200, name: "Node", counts: true, empty: "No nodes with GPUs." });
+  categoryBars($("chart-usage"), usage.rows.map((r) => r.key), [{ label: "cost", color: css("--accent"), values: usage.rows.map((r) => Number(r.cost)) }],
+    { format: (v) => money(v, usage.total.currency), horizontal: true, height: 120, name: "Project",
+      empty: usage.rows.length ? "No cost in the last 30 days: the pools used have no price (docs/observability.md)." : "Nothing used in the last 30 days." });
+  queueDepth($("chart-queue"), jobs);
+  heatmap($("chart-heatmap"), utilisation.xs, HEATMAP_STEP_S, utilisation.rows,
+    { empty: "No utilisation samples in the last hour (the server samples nodes every telemetryInterval)." });
   $("usage-table").tBodies[0].replaceChildren(...usage.rows.map((r) => el("tr", { "data-project": r.key },
     el("td", {}, r.key), el("td", { class: "num" }, fmt(r.gpuHours, 2)), el("td", { class: "num" }, fmt(r.cpuHours, 2)),
     el("td", { class: "num" }, fmt(r.memoryGbHours, 2)), el("td", { class: "num" }, r.jobs), el("td", { class: "num" }, money(r.cost, r.currency)))));
+}
+
+const QUEUE_WINDOW_MS = 6 * 3_600_000;
+
+/**
+ * Queued and running jobs over the last hours, from the jobs' own times: a job is queued from its submit
+ * (or the end of a preempted attempt) to the start of its next attempt, and running during each attempt.
+ * It covers the jobs listed (the newest 2,000), which is every job a laptop or a small cluster has.
+ */
+function queueDepth(container, jobs) {
+  // The last 6 hours, or less when every job is younger (at least 10 minutes): a new cluster's first jobs are visible.
+  const now = Date.now();
+  const earliest = Math.min(now, ...jobs.map((j) => Date.parse(j.submittedAt)).filter((t) => t > now - QUEUE_WINDOW_MS));
+  const from = Math.max(now - QUEUE_WINDOW_MS, Math.min(now - 600_000, earliest - (now - earliest) * 0.05));
+  const changes = [];
+  // end null: still going, so it has no change at the window's end.
+  const span = (kind, start, end) => {
+    if ((end ?? now) <= from || start >= (end ?? now)) return;
+    changes.push([Math.max(start, from), kind, 1]);
+    if (end !== null) changes.push([end, kind, -1]);
+  };
+  for (const job of jobs) {
+    let queuedSince = Date.parse(job.submittedAt);
+    for (const attempt of job.attempts) {
+      const started = Date.parse(attempt.startedAt), ended = attempt.endedAt ? Date.parse(attempt.endedAt) : null;
+      if (queuedSince !== null) span("queued", queuedSince, started);
+      span("running", started, ended);
+      queuedSince = attempt.endedAt && (job.state === "Pending" || job.state === "Preempted" || attempt !== job.attempts.at(-1)) ? ended : null;
+    }
+    if (queuedSince !== null) span("queued", queuedSince, job.endedAt ? Date.parse(job.endedAt) : null);
+  }
+  changes.sort((a, b) => a[0] - b[0]);
+  const level = { queued: 0, running: 0 };
+  const points = { queued: [{ t: from, v: 0 }], running: [{ t: from, v: 0 }] };
+  for (const [t, kind, delta] of changes) {
+    level[kind] += delta;
+    const t0 = Math.min(now, t);
+    for (const k of ["queued", "running"]) {
+      const series = points[k];
+      if (series.at(-1).t === t0) series.at(-1).v = level[k]; else series.push({ t: t0, v: level[k] });
+    }
+  }
+  for (const k of ["queued", "running"]) points[k].push({ t: now, v: level[k] });
+  timeLines(container, from, now, [
+    { label: "queued", color: css("--warn"), points: points.queued },
+    { label: "running", color: css("--ok"), points: points.running }], (v) => fmt(v, 0), { stepped: true, counts: true, empty: "No jobs in the last 6 hours." });
+}
+
+// Node telemetry changes slowly and costs a request per node: read it every 30 s, for at most 24 nodes.
+const HEATMAP_MS = 30_000, HEATMAP_NODES = 24, HEATMAP_STEP_S = 60;
+let heatmapCache = { at: 0, key: "", rows: null };
+
+/** Each GPU's utilisation (gpuN_utilization) and each node's CPU utilisation over the last hour, a row each. */
+async function utilisationRows(nodes) {
+  const shown = nodes.filter((n) => n.state !== "Down").slice(0, HEATMAP_NODES);
+  const key = shown.map((n) => n.name).join(",");
+  if (heatmapCache.key !== key || Date.now() - heatmapCache.at > HEATMAP_MS || !heatmapCache.rows) {
+    const reports = await Promise.all(shown.map((n) => api(`/api/v1/telemetry?node=${encodeURIComponent(n.name)}&since=1h&step=${HEATMAP_STEP_S}s`).catch(() => null)));
+    // The API's buckets start at its window's start; the first answer's grid is the chart's (the others were asked within milliseconds of it).
+    const since = Date.parse(reports.find((r) => r)?.since ?? new Date(Date.now() - 3_600_000).toISOString()) / 1000;
+    const xs = Array.from({ length: 3600 / HEATMAP_STEP_S }, (_, i) => since + i * HEATMAP_STEP_S);
+    const gpuRows = [], cpuRows = [];
+    reports.forEach((report, k) => {
+      for (const series of report?.series ?? []) {
+        const gpu = /^gpu(\d+)_utilization$/.exec(series.metric);
+        if (!gpu && series.metric !== "cpu_utilization") continue;
+        const values = xs.map(() => null);
+        for (const p of series.points) {
+          const i = Math.round((Date.parse(p.at) / 1000 - since) / HEATMAP_STEP_S);
+          if (i >= 0 && i < xs.length) values[i] = p.average;
+        }
+        (gpu ? gpuRows : cpuRows).push({ label: gpu ? `${shown[k].name} gpu${gpu[1]}` : `${shown[k].name} cpu`, values });
+      }
+    });
+    gpuRows.sort((a, b) => a.label.localeCompare(b.label, undefined, { numeric: true }));
+    heatmapCache = { at: Date.now(), key, rows: [...gpuRows, ...cpuRows], xs };
+  }
+  return heatmapCache;
 }
 
 async function renderJobs() {
@@ -202,6 +442,42 @@ async function renderNodes() {
     el("td", { class: "num" }, n.runningJobs))));
 }
 
+const SUFFIXES = { m: 1e-3, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50 };
+
+/** A quantity as quotas write it ("4", "500m", "64Gi"); null when absent or unreadable. */
+function quantity(text) {
+  const match = /^([0-9]+(?:\.[0-9]+)?)([a-zA-Z]{0,2})$/.exec(String(text ?? "").trim());
+  if (!match || (match[2] && !(match[2] in SUFFIXES))) return null;
+  return Number(match[1]) * (match[2] ? SUFFIXES[match[2]] : 1);
+}
+
+async function renderProjects() {
+  const [projects, nodes] = await Promise.all([api("/api/v1/projects"), api("/api/v1/nodes")]);
+  const ready = nodes.filter((n) => n.state === "Ready");
+  const total = (field) => ready.reduce((s, n) => s + n.allocatable[field], 0);
+  const cluster = { cpu: total("cpuMillis") / 1000, memory: total("memoryBytes"), gpus: total("gpus") };
+  const against = (used, limit, unit = "") => (limit === null || limit === undefined
+    ? el("span", {}, `${fmt(used)}${unit} `, el("span", { class: "muted" }, "(no quota)"))
+    : meter(used, limit, unit));
+  const rows = projects.map((p) => {
+    const used = { cpu: (p.used?.cpuMillis ?? 0) / 1000, memory: p.used?.memoryBytes ?? 0, gpus: p.used?.gpus ?? 0 };
+    const share = Math.max(...["cpu", "memory", "gpus"].map((k) => (cluster[k] > 0 ? used[k] / cluster[k] : 0)));
+    return { p, used, share, quota: { cpu: quantity(p.quota?.cpu), memory: quantity(p.quota?.memory), gpus: p.quota?.gpus ?? null } };
+  });
+  categoryBars($("chart-projects"), rows.map((r) => r.p.name), [
+    { label: "GPU quota", color: css("--idle"), values: rows.map((r) => r.quota.gpus) },
+    { label: "GPUs used", color: css("--accent"), values: rows.map((r) => r.used.gpus) }],
+  { format: (v) => fmt(v, 0), height: 200, name: "Project", counts: true, empty: "No project holds or is entitled to GPUs." });
+  $("projects-table").tBodies[0].replaceChildren(...rows.map(({ p, used, share, quota }) => el("tr", { "data-project": p.name, "data-share": share },
+    el("td", {}, p.name, p.description ? el("div", { class: "muted" }, p.description) : null),
+    el("td", {}, against(used.gpus, quota.gpus)),
+    el("td", {}, against(used.cpu, quota.cpu)),
+    el("td", {}, against(used.memory / GIB, quota.memory === null ? null : quota.memory / GIB)),
+    el("td", { class: "num" }, p.runningJobs ?? 0), el("td", { class: "num" }, p.queuedJobs ?? 0),
+    el("td", {}, p.quota?.cohort ?? el("span", { class: "muted" }, "none")),
+    el("td", { class: "num" }, `${fmt(share * 100, 1)}%`))));
+}
+
 async function renderAlerts(status) {
   status = status || await api("/api/v1/alerts");
   const firing = status.rules.filter((r) => r.state === "firing").length;
@@ -225,74 +501,8 @@ async function updateAlertBadge() {
   return status;
 }
 
-// --- time-series charts ---------------------------------------------------------------------
-
-// Fixed hues that read on both themes; a project keeps its colour while the set of projects is stable.
-const PALETTE = ["#3b6cf6", "#1f9d55", "#e08a0b", "#9b51e0", "#d93f3f", "#0fa3b1", "#c2185b", "#7a8699", "#5d8c00", "#8d6e63"];
 const DAY_MS = 86_400_000;
 const utcDay = (ms) => new Date(ms).toISOString().slice(0, 10);
-
-/** Columns per x (e.g. per UTC day), stacked by series: series of {label, color, values[]}, one value per x. */
-function stackedColumns(container, xs, series, format) {
-  container.replaceChildren();
-  const totals = xs.map((_, i) => series.reduce((s, r) => s + r.values[i], 0));
-  if (totals.every((t) => t === 0)) { container.append(el("div", { class: "empty" }, "Nothing used in this window.")); return; }
-  const width = 560, height = 220, left = 64, bottom = 22, top = 8;
-  const max = Math.max(...totals);
-  const column = (width - left) / xs.length;
-  const scale = (height - top - bottom) / max;
-  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img" });
-  for (const fraction of [0, 0.5, 1]) {
-    const y = height - bottom - fraction * max * scale;
-    chart.append(svg("line", { x1: left, x2: width, y1: y, y2: y, class: "axis" }));
-    const label = svg("text", { x: left - 6, y: y + 4, "text-anchor": "end" }); label.textContent = format(fraction * max); chart.append(label);
-  }
-  xs.forEach((x, i) => {
-    const group = svg("g", { "data-x": x, "data-total": totals[i] });
-    let y = height - bottom;
-    for (const s of series) {
-      const h = s.values[i] * scale;
-      if (h <= 0) continue;
-      y -= h;
-      const rect = svg("rect", { x: left + i * column + 1, y, width: Math.max(1, column - 2), height: h, fill: s.color });
-      const title = svg("title"); title.textContent = `${x} · ${s.label}: ${format(s.values[i])}`; rect.append(title);
-      group.append(rect);
-    }
-    chart.append(group);
-    if ((i % 7 === 0 && i < xs.length - 4) || i === xs.length - 1) {
-      const last = i === xs.length - 1;
-      const label = svg("text", { x: last ? width : left + (i + 0.5) * column, y: height - 6, "text-anchor": last ? "end" : "middle" }); label.textContent = x.slice(5); chart.append(label);
-    }
-  });
-  container.append(chart);
-}
-
-/** Lines over time: series of {label, color, points: [{t (ms), v}], dashed}; the y axis starts at zero. */
-function lineChart(container, from, until, series, format) {
-  container.replaceChildren();
-  if (series.every((s) => s.points.length === 0 || s.dashed)) { container.append(el("div", { class: "empty" }, "No samples yet (the sampler runs every few seconds while the job runs).")); return; }
-  const width = 420, height = 150, left = 52, bottom = 20, top = 8;
-  const max = Math.max(1e-9, ...series.flatMap((s) => s.points.map((p) => p.v))) * 1.1;
-  const span = Math.max(1, until - from);
-  const x = (t) => left + ((t - from) / span) * (width - left - 4);
-  const y = (v) => height - bottom - (v / max) * (height - top - bottom);
-  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img" });
-  for (const fraction of [0, 0.5, 1]) {
-    chart.append(svg("line", { x1: left, x2: width, y1: y(fraction * max), y2: y(fraction * max), class: "axis" }));
-    const label = svg("text", { x: left - 6, y: y(fraction * max) + 4, "text-anchor": "end" }); label.textContent = format(fraction * max); chart.append(label);
-  }
-  for (const [t, anchor] of [[from, "start"], [until, "end"]]) {
-    const label = svg("text", { x: x(t), y: height - 4, "text-anchor": anchor }); label.textContent = new Date(t).toLocaleTimeString(); chart.append(label);
-  }
-  for (const s of series) {
-    if (s.points.length === 0) continue;
-    const d = s.points.map((p, i) => `${i ? "L" : "M"}${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(" ");
-    const path = svg("path", { d, fill: "none", stroke: s.color, "stroke-width": 2, class: s.dashed ? "requested" : "", "data-series": s.label });
-    const title = svg("title"); title.textContent = s.label; path.append(title);
-    chart.append(path);
-  }
-  container.append(chart);
-}
 
 // --- usage and cost -------------------------------------------------------------------------
 
@@ -365,8 +575,12 @@ async function renderUsage() {
   const order = [...byProject.rows.map((r) => r.key), "other"].filter((p) => split[p]);
   for (const p of Object.keys(split)) if (!order.includes(p)) order.push(p);
   const color = (i) => PALETTE[i % PALETTE.length];
-  stackedColumns($("chart-daily-cost"), days, order.map((p, i) => ({ label: p, color: color(i), values: split[p].cost })), (v) => money(v, currency));
-  stackedColumns($("chart-daily-gpu"), days, order.map((p, i) => ({ label: p, color: color(i), values: split[p].gpu })), (v) => fmt(v, 2));
+  const labels = days.map((d) => d.slice(5));
+  categoryBars($("chart-daily-cost"), labels, order.map((p, i) => ({ label: p, color: color(i), values: split[p].cost })),
+    { format: (v) => money(v, currency), stacked: true, legend: false, empty: "Nothing used in this window." });
+  categoryBars($("chart-daily-gpu"), labels, order.map((p, i) => ({ label: p, color: color(i), values: split[p].gpu })),
+    { format: (v) => fmt(v, 2), stacked: true, legend: false, empty: "Nothing used in this window." });
+  $("chart-daily-cost").dataset.days = days.join(",");
   // An SVG swatch: the page's Content-Security-Policy refuses inline style attributes.
   const swatch = (fill) => { const box = svg("svg", { class: "swatch", viewBox: "0 0 10 10" }); box.append(svg("rect", { width: 10, height: 10, rx: 2, fill })); return box; };
   $("daily-legend").replaceChildren(...order.map((p, i) => el("span", {}, swatch(color(i)), p)));
@@ -414,11 +628,18 @@ async function renderJobDetail(id) {
     .map((p) => ({ t: Date.parse(p.at), v: p.average / divisor }));
   const from = Math.max(Date.parse(telemetry.since), started - 5_000);
   const until = job.endedAt ? Math.min(Date.parse(telemetry.until), Date.parse(job.endedAt) + 5_000) : Date.parse(telemetry.until);
-  const requestedLine = (v) => ({ label: "requested", color: css("--muted"), dashed: true, points: [{ t: from, v }, { t: until, v }] });
+  const requestedLine = (v) => ({ label: "requested", color: css("--muted"), dashed: true, constant: v });
+  const noSamples = "No samples yet (the sampler runs every few seconds while the job runs).";
   const cpuRequested = usage.cpuCoresRequested ?? job.resources.cpuMillis / 1000;
   const memoryRequested = usage.memoryBytesRequested / GIB;
-  lineChart($("chart-job-cpu"), from, until, [{ label: "used", color: css("--accent"), points: points("cpu_cores") }, requestedLine(cpuRequested)], (v) => fmt(v, 2));
-  lineChart($("chart-job-memory"), from, until, [{ label: "used", color: css("--ok"), points: points("memory_bytes", GIB) }, requestedLine(memoryRequested)], (v) => fmt(v, 2));
+  timeLines($("chart-job-cpu"), from, until, [{ label: "used", color: css("--accent"), points: points("cpu_cores") }, requestedLine(cpuRequested)], (v) => fmt(v, 2), { empty: noSamples });
+  timeLines($("chart-job-memory"), from, until, [{ label: "used", color: css("--ok"), points: points("memory_bytes", GIB) }, requestedLine(memoryRequested)], (v) => fmt(v, 2), { empty: noSamples });
+  const gpus = usage.gpusRequested > 0;
+  $("job-gpu-chart").hidden = !gpus;
+  if (gpus) {
+    timeLines($("chart-job-gpu"), from, until, [{ label: "utilisation", color: css("--accent"), points: points("gpu_utilization", 0.01) }],
+      (v) => `${fmt(v, 0)}%`, { empty: noSamples });
+  }
 
   const pair = (avg, max, f) => avg === null || avg === undefined ? "not measured" : `${f(avg)} / ${f(max)}`;
   const stat = (name, text) => { document.querySelector(`[data-testid=${name}]`).textContent = text; };
@@ -556,7 +777,11 @@ function showPlan(plan) {
     (plan.cheapest ? `; cheapest${plan.deadlineDays ? " that meets the deadline" : ""}: ${plan.cheapest.option} (${plan.cheapest.provider} ${plan.cheapest.instance}), ${money(plan.cheapest.totalUsd)}` : "");
   const costs = plan.costs;
   const where = (c) => `${c.provider} ${c.instance}`.trim();
-  barChart($("chart-plan-costs"), costs.map((c) => ({ label: c.option, value: c.totalUsd, color: css(c.meetsDeadline ? "--accent" : "--idle") })), (v) => money(v));
+  // Two series so that options meeting the deadline and those missing it keep their own colour and legend entry.
+  const byDeadline = (meets) => costs.map((c) => (c.meetsDeadline === meets ? c.totalUsd : null));
+  categoryBars($("chart-plan-costs"), costs.map((c) => c.option), [
+    { label: "meets deadline", color: css("--accent"), values: byDeadline(true) },
+    { label: "misses deadline", color: css("--idle"), values: byDeadline(false) }], { format: (v) => money(v), horizontal: true, name: "Option" });
   $("plan-costs").tBodies[0].replaceChildren(...costs.map((c) => el("tr", { "data-option": c.option },
     el("td", {}, c.option), el("td", {}, where(c)), el("td", { class: "num" }, money(c.totalUsd)), el("td", { class: "num" }, fmt(c.usdPerGpuHour, 2)),
     el("td", { class: "num" }, fmt(c.wallClockDays, 1)), el("td", {}, badge(c.meetsDeadline ? "yes" : "no")))));
@@ -586,6 +811,7 @@ async function refresh() {
     if (page === "overview") await renderOverview();
     else if (page === "jobs") await renderJobs();
     else if (page === "nodes") await renderNodes();
+    else if (page === "projects") await renderProjects();
     else if (page === "usage") await renderUsage();
     else if (page === "store") await renderStore();
     else if (page === "planner") await renderPlanner();
