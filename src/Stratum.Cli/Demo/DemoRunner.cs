@@ -22,11 +22,15 @@ namespace Stratum.Cli.Demo;
 /// 4. Once train has run a few seconds, eval (vision, priority 100) asks for 0.5 C: it fits beside
 ///    prep but not beside train, so the scheduler preempts train (SIGTERM → checkpoint → Preempted).
 /// 5. eval finishes; train starts again, resumes from its checkpoint and succeeds; sweep runs after prep.
+/// Beside them, on two simulated 8-GPU nodes (pool gpu-sim, <c>executor: simulated</c>: no program runs,
+/// usage is made up), finetune (vision) holds 4 GPUs and keeps one busy, and pretrain (nlp) keeps all 8
+/// busy, so that <c>stratum usage</c> has GPU-hours and cost and <c>stratum advise</c> has advice to give
+/// on a machine without GPUs. The local jobs carry <c>pool=local</c> so none lands on a simulated node.
 /// </remarks>
 public sealed class DemoRunner
 {
     /// <summary>Bump when the demo's jobs change, so an old data directory gets the new ones.</summary>
-    private const string KeyPrefix = "demo-v1-";
+    private const string KeyPrefix = "demo-v2-";
 
     private static readonly TimeSpan SettleTimeout = TimeSpan.FromMinutes(4);
     private static readonly TimeSpan TrainHeadStart = TimeSpan.FromSeconds(7);
@@ -49,10 +53,28 @@ public sealed class DemoRunner
         projects:
           - name: vision
             description: Image models (demo)
-            quota: {cpu: "{{Quantity.FormatCpu(Share(cpuMillis, 1.5))}}", memory: 4Gi}
+            quota: {cpu: "{{Quantity.FormatCpu(Share(cpuMillis, 1.5))}}", memory: 4Gi, gpus: 8}
           - name: nlp
             description: Language models (demo)
-            quota: {cpu: "{{Quantity.FormatCpu(NlpQuota(cpuMillis))}}", memory: 2Gi}
+            quota: {cpu: "{{Quantity.FormatCpu(NlpQuota(cpuMillis))}}", memory: 2Gi, gpus: 8}
+        pools:
+          - name: gpu-sim
+            kind: cloud
+            executor: simulated
+            price: {model: on-demand, gpuHour: 2.50, cpuCoreHour: 0.04, memoryGbHour: 0.005}
+        nodes:
+          - name: sim-h100-1
+            pool: gpu-sim
+            cpu: 96
+            memory: 1Ti
+            accelerators: {nvidia-h100: 8}
+            labels: {simulated: "true"}
+          - name: sim-h100-2
+            pool: gpu-sim
+            cpu: 96
+            memory: 1Ti
+            accelerators: {nvidia-h100: 8}
+            labels: {simulated: "true"}
         """;
 
 
@@ -70,6 +92,7 @@ public sealed class DemoRunner
                 Project = "nlp",
                 Command = ["sh", "-c", "echo \"hello from $(hostname)\"; uname -a"],
                 Resources = new ResourcesDto { Cpu = "50m", Memory = "64Mi" },
+                NodeSelector = Local,
             }),
             new DemoJob("bad-config", "nlp", new SubmitJobRequest
             {
@@ -77,6 +100,7 @@ public sealed class DemoRunner
                 Project = "nlp",
                 Command = ["sh", "-c", "echo 'loading config.yaml'; echo 'error: config.yaml: no such file' >&2; exit 3"],
                 Resources = new ResourcesDto { Cpu = "50m", Memory = "64Mi" },
+                NodeSelector = Local,
                 Retry = new RetryDto { MaxAttempts = 1 },
             }),
             new DemoJob("train", "vision", new SubmitJobRequest
@@ -85,6 +109,7 @@ public sealed class DemoRunner
                 Project = "vision",
                 Command = ["sh", trainScript, "--steps", "60", "--step-seconds", "0.5", "--checkpoint-every", "10"],
                 Resources = new ResourcesDto { Cpu = Quantity.FormatCpu(trainCpu), Memory = "256Mi" },
+                NodeSelector = Local,
                 Priority = 10,
                 Preemptible = true,
                 Retry = new RetryDto { MaxAttempts = 3 },
@@ -95,6 +120,7 @@ public sealed class DemoRunner
                 Project = "nlp",
                 Command = ["sh", "-c", "i=1; while [ $i -le 12 ]; do echo \"tokenizing shard $i/12\"; sleep 2; i=$((i+1)); done"],
                 Resources = new ResourcesDto { Cpu = Quantity.FormatCpu(nlpCpu), Memory = "128Mi" },
+                NodeSelector = Local,
             }),
             new DemoJob("sweep", "nlp", new SubmitJobRequest
             {
@@ -102,6 +128,31 @@ public sealed class DemoRunner
                 Project = "nlp",
                 Command = ["sh", "-c", "for lr in 0.1 0.03 0.01; do echo \"trying learning rate $lr\"; sleep 1; done; echo 'best: 0.03'"],
                 Resources = new ResourcesDto { Cpu = Quantity.FormatCpu(nlpCpu), Memory = "128Mi" },
+                NodeSelector = Local,
+            }),
+            new DemoJob("finetune", "vision", new SubmitJobRequest
+            {
+                Name = "finetune",
+                Project = "vision",
+                Command = ["simulated"],
+                Resources = new ResourcesDto { Cpu = "100m", Memory = "256Mi", Gpus = 4, GpuType = "nvidia-h100" },
+                Env = new Dictionary<string, string>
+                {
+                    ["SIM_DURATION"] = "75s",
+                    ["SIM_GPU_UTILIZATION"] = "0.93,0.02,0.01,0",
+                },
+            }),
+            new DemoJob("pretrain", "nlp", new SubmitJobRequest
+            {
+                Name = "pretrain",
+                Project = "nlp",
+                Command = ["simulated"],
+                Resources = new ResourcesDto { Cpu = "100m", Memory = "256Mi", Gpus = 8, GpuType = "nvidia-h100" },
+                Env = new Dictionary<string, string>
+                {
+                    ["SIM_DURATION"] = "60s",
+                    ["SIM_GPU_UTILIZATION"] = "0.91,0.90,0.92,0.89,0.93,0.90,0.91,0.88",
+                },
             }),
             new DemoJob("eval", "vision", new SubmitJobRequest
             {
@@ -109,6 +160,7 @@ public sealed class DemoRunner
                 Project = "vision",
                 Command = ["sh", "-c", "echo 'evaluating release candidate'; i=1; while [ $i -le 8 ]; do echo \"eval batch $i/8\"; sleep 1; i=$((i+1)); done; echo 'accuracy 0.913'"],
                 Resources = new ResourcesDto { Cpu = Quantity.FormatCpu(evalCpu), Memory = "256Mi" },
+                NodeSelector = Local,
                 Priority = 100,
             }),
         ];
@@ -184,6 +236,8 @@ public sealed class DemoRunner
         // 5. What happened and what to try next.
         PrintSummary(tracked, settled);
     }
+
+    private static Dictionary<string, string> Local => new() { ["pool"] = "local" };
 
     private static long Share(long cpuMillis, double fraction) => Math.Max(100, (long)(cpuMillis * fraction) / 100 * 100);
 
@@ -312,6 +366,12 @@ public sealed class DemoRunner
         {
             output.MarkupLine($"[bold]bad-config[/] failed with exit code {bad.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "?"}; its error output says why:");
             output.MarkupLine($"  {cli} jobs logs {bad.Id} --stderr");
+        }
+
+        if (Find("finetune") is { State: JobStates.Succeeded } finetune)
+        {
+            output.MarkupLine($"[bold]finetune[/] held 4 simulated GPUs and kept one busy; what that cost and what it should ask for:");
+            output.MarkupLine($"  {cli} usage --by project   and   {cli} advise");
         }
 
         output.WriteLine();
