@@ -13,6 +13,13 @@ namespace Stratum.Client
         public Task<IReadOnlyList<S3KeyDto>> ListS3KeysAsync(CancellationToken cancellationToken = default) =>
             SendAsync<IReadOnlyList<S3KeyDto>>(HttpMethod.Get, "api/v1/store/keys", null, cancellationToken);
 
+        /// <summary>Gives the key a new secret, in this answer only; the old secret stops working at once.</summary>
+        public Task<CreatedS3KeyDto> RotateS3KeyAsync(string accessKeyId, CancellationToken cancellationToken = default)
+        {
+            ArgumentException.ThrowIfNullOrWhiteSpace(accessKeyId);
+            return SendAsync<CreatedS3KeyDto>(HttpMethod.Post, $"api/v1/store/keys/{Uri.EscapeDataString(accessKeyId)}/rotate", null, cancellationToken);
+        }
+
         public Task DeleteS3KeyAsync(string accessKeyId, CancellationToken cancellationToken = default)
         {
             ArgumentException.ThrowIfNullOrWhiteSpace(accessKeyId);
@@ -33,7 +40,7 @@ namespace Stratum.Client.Contracts
         public DateTimeOffset CreatedAt { get; init; }
     }
 
-    /// <summary>A key just created: the only answer that carries <see cref="SecretAccessKey"/>.</summary>
+    /// <summary>A key just created or rotated: the only answers that carry <see cref="SecretAccessKey"/>.</summary>
     public sealed record CreatedS3KeyDto
     {
         public required string AccessKeyId { get; init; }

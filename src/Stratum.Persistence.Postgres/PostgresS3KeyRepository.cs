@@ -40,6 +40,24 @@ internal sealed class PostgresS3KeyRepository(PostgresMetadataStore store) : IS3
             Read,
             cancellationToken).ConfigureAwait(false);
 
+    public Task<bool> ReplaceSecretAsync(string id, string sealedSecret, AuditRecord? audit, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        ArgumentException.ThrowIfNullOrEmpty(sealedSecret);
+        return store.WriteAsync(async context =>
+        {
+            var found = await context.ExecuteAsync(
+                "UPDATE s3_access_keys SET sealed_secret = @sealed_secret WHERE id = @id",
+                p => p.Text("@id", id).Text("@sealed_secret", sealedSecret)).ConfigureAwait(false) > 0;
+            if (found)
+            {
+                await context.AuditAsync(audit).ConfigureAwait(false);
+            }
+
+            return found;
+        }, cancellationToken);
+    }
+
     public Task<bool> DeleteAsync(string id, AuditRecord? audit, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(id);

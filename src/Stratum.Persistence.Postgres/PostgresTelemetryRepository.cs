@@ -64,7 +64,7 @@ internal sealed class PostgresTelemetryRepository(PostgresMetadataStore store) :
 
     public Task<TelemetryMaintenance> MaintainAsync(DateTimeOffset now, TelemetryRetention retention, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(retention);
+        TelemetrySql.Validate(retention);
         var nowMillis = PersistenceJson.ToMillis(now);
         return store.WriteAsync(async context =>
         {
@@ -73,7 +73,10 @@ internal sealed class PostgresTelemetryRepository(PostgresMetadataStore store) :
             var deleted = await context.ExecuteAsync(TelemetrySql.DeleteRaw, p => p.Int64("@before", nowMillis - (long)retention.Raw.TotalMilliseconds)).ConfigureAwait(false);
             deleted += await context.ExecuteAsync(TelemetrySql.DeleteRollup, p => p.Int32("@resolution", (int)TelemetrySql.MinuteMillis).Int64("@before", nowMillis - (long)retention.Minute.TotalMilliseconds)).ConfigureAwait(false);
             deleted += await context.ExecuteAsync(TelemetrySql.DeleteRollup, p => p.Int32("@resolution", (int)TelemetrySql.HourMillis).Int64("@before", nowMillis - (long)retention.Hour.TotalMilliseconds)).ConfigureAwait(false);
-            return new TelemetryMaintenance(minutes, hours, deleted);
+            var overBound = retention.MaxRawRows is { } max
+                ? await context.ExecuteAsync(TelemetrySql.DeleteRawOverBound, p => p.Int64("@max", max).Int32("@minute", (int)TelemetrySql.MinuteMillis).Int64("@batch", retention.MaxRawRowsDeletedPerPass - 1).Int64("@max_at", long.MaxValue)).ConfigureAwait(false)
+                : 0;
+            return new TelemetryMaintenance(minutes, hours, deleted + overBound) { RawOverBound = overBound };
         }, cancellationToken);
     }
 

@@ -33,6 +33,12 @@ public interface IS3KeyRepository
     /// <summary>Keys of one user, or of everyone when <paramref name="userName"/> is null, oldest first.</summary>
     Task<IReadOnlyList<S3AccessKey>> ListAsync(string? userName, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Replaces the key's sealed secret (rotation: same id, new secret, so the old one stops working);
+    /// false when there is no such key (and then nothing is audited).
+    /// </summary>
+    Task<bool> ReplaceSecretAsync(string id, string sealedSecret, AuditRecord? audit, CancellationToken cancellationToken = default);
+
     /// <summary>Removes the key; false when there was none (and then nothing is audited).</summary>
     Task<bool> DeleteAsync(string id, AuditRecord? audit, CancellationToken cancellationToken = default);
 }

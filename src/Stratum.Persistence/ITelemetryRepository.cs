@@ -47,10 +47,32 @@ public sealed record TelemetryRetention
     public TimeSpan Minute { get; init; } = TimeSpan.FromDays(30);
 
     public TimeSpan Hour { get; init; } = TimeSpan.FromDays(365);
+
+    /// <summary>
+    /// The most raw rows kept, whatever their age; null: only <see cref="Raw"/> bounds them. Over it, the
+    /// oldest raw rounds already rolled into minute buckets are deleted first; rows not yet rolled up are
+    /// never deleted, so the table may pass the bound by the rows of the last minute or two until the next
+    /// pass. A row count, not bytes: it is exact on both stores, and a row's size barely varies.
+    /// </summary>
+    public long? MaxRawRows { get; init; }
+
+    /// <summary>
+    /// The most raw rows one pass deletes for <see cref="MaxRawRows"/> (whole rounds, so up to one round more).
+    /// Deleting 800,000 rows at once held SQLite's write lock for 11 s, stalling every submit behind it; a
+    /// backlog (a lowered bound, an upgrade) drains over a few passes instead. Default 100,000: four times
+    /// what 1,000 running jobs add per minute at the default 10 s interval.
+    /// </summary>
+    public long MaxRawRowsDeletedPerPass { get; init; } = 100_000;
 }
 
-/// <summary>What one maintenance pass did: buckets written per resolution and rows deleted past retention.</summary>
-public sealed record TelemetryMaintenance(int MinuteBuckets, int HourBuckets, int Deleted);
+/// <summary>
+/// What one maintenance pass did: buckets written per resolution and rows deleted (past retention, and of
+/// those, <see cref="RawOverBound"/> raw rows deleted because the raw table was over <see cref="TelemetryRetention.MaxRawRows"/>).
+/// </summary>
+public sealed record TelemetryMaintenance(int MinuteBuckets, int HourBuckets, int Deleted)
+{
+    public int RawOverBound { get; init; }
+}
 
 /// <summary>
 /// Stored telemetry with downsampling: raw samples, rolled up into 1-minute and then 1-hour buckets
@@ -112,6 +134,21 @@ internal static class TelemetrySql
         : "SELECT COALESCE((SELECT MAX(at) FROM telemetry_rollup WHERE resolution = @target), (SELECT MIN(at) FROM telemetry_rollup WHERE resolution = @source))";
 
     public const string DeleteRaw = "DELETE FROM telemetry_raw WHERE at < @before";
+
+    /// <summary>
+    /// Deletes whole sample rounds, oldest first, until at most <c>@max</c> raw rows remain: every row at or
+    /// before the instant of the (max+1)-th newest row. Only rows older than the newest minute bucket go, because
+    /// older minutes are never rolled up again, while the newest one is recomputed from raw rows at the next pass.
+    /// A missing bucket or a table within the bound makes a subquery null, and null deletes nothing.
+    /// At most the oldest <c>@batch</c> rows (rounded up to a whole round) go per pass.
+    /// Cost: one walk of <c>@max</c> entries of the index on <c>at</c> (0.2 s, 33 ms of CPU, at 4 million rows).
+    /// </summary>
+    public const string DeleteRawOverBound = """
+        DELETE FROM telemetry_raw
+        WHERE at <= (SELECT at FROM telemetry_raw ORDER BY at DESC LIMIT 1 OFFSET @max)
+          AND at < (SELECT MAX(at) FROM telemetry_rollup WHERE resolution = @minute)
+          AND at <= COALESCE((SELECT at FROM telemetry_raw ORDER BY at LIMIT 1 OFFSET @batch), @max_at)
+        """;
     public const string DeleteRollup = "DELETE FROM telemetry_rollup WHERE resolution = @resolution AND at < @before";
 
     public static string Select(TelemetryQuery query)
@@ -152,6 +189,20 @@ internal static class TelemetrySql
             {
                 throw new ArgumentException($"telemetry point {i} ({point.Subject} {point.Metric}): value {point.Value} is not a finite number", nameof(points));
             }
+        }
+    }
+
+    public static void Validate(TelemetryRetention retention)
+    {
+        ArgumentNullException.ThrowIfNull(retention);
+        if (retention.MaxRawRows is < 1)
+        {
+            throw new ArgumentException($"MaxRawRows {retention.MaxRawRows} must be at least 1, or null for no bound", nameof(retention));
+        }
+
+        if (retention.MaxRawRowsDeletedPerPass < 1)
+        {
+            throw new ArgumentException($"MaxRawRowsDeletedPerPass {retention.MaxRawRowsDeletedPerPass} must be at least 1", nameof(retention));
         }
     }
 

@@ -46,6 +46,25 @@ internal sealed class SqliteS3KeyRepository(SqliteMetadataStore store) : IS3KeyR
             return keys;
         }, cancellationToken);
 
+    public Task<bool> ReplaceSecretAsync(string id, string sealedSecret, AuditRecord? audit, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        ArgumentException.ThrowIfNullOrEmpty(sealedSecret);
+        return store.Writer.EnqueueAsync(context =>
+        {
+            var found = context.Command("UPDATE s3_access_keys SET sealed_secret = @sealed_secret WHERE id = @id")
+                .Add("@id", id)
+                .Add("@sealed_secret", sealedSecret)
+                .ExecuteNonQuery() > 0;
+            if (found)
+            {
+                context.Audit(audit);
+            }
+
+            return found;
+        }, cancellationToken);
+    }
+
     public Task<bool> DeleteAsync(string id, AuditRecord? audit, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(id);

@@ -65,7 +65,7 @@ internal sealed class SqliteTelemetryRepository(SqliteMetadataStore store) : ITe
 
     public Task<TelemetryMaintenance> MaintainAsync(DateTimeOffset now, TelemetryRetention retention, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(retention);
+        TelemetrySql.Validate(retention);
         var nowMillis = PersistenceJson.ToMillis(now);
         return store.Writer.EnqueueAsync(context =>
         {
@@ -74,7 +74,10 @@ internal sealed class SqliteTelemetryRepository(SqliteMetadataStore store) : ITe
             var deleted = Delete(context, TelemetrySql.DeleteRaw, 0, nowMillis - (long)retention.Raw.TotalMilliseconds)
                 + Delete(context, TelemetrySql.DeleteRollup, TelemetrySql.MinuteMillis, nowMillis - (long)retention.Minute.TotalMilliseconds)
                 + Delete(context, TelemetrySql.DeleteRollup, TelemetrySql.HourMillis, nowMillis - (long)retention.Hour.TotalMilliseconds);
-            return new TelemetryMaintenance(minutes, hours, deleted);
+            var overBound = retention.MaxRawRows is { } max
+                ? context.Command(TelemetrySql.DeleteRawOverBound).Add("@max", max).Add("@minute", TelemetrySql.MinuteMillis).Add("@batch", retention.MaxRawRowsDeletedPerPass - 1).Add("@max_at", long.MaxValue).ExecuteNonQuery()
+                : 0;
+            return new TelemetryMaintenance(minutes, hours, deleted + overBound) { RawOverBound = overBound };
         }, cancellationToken);
     }
 

@@ -20,6 +20,7 @@ public static class S3Errors
     public static readonly S3Error InvalidPart = new("InvalidPart", "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag.", 400);
     public static readonly S3Error InvalidPartOrder = new("InvalidPartOrder", "The list of parts was not in ascending order. The parts list must be specified in order by part number.", 400);
     public static readonly S3Error EntityTooSmall = new("EntityTooSmall", "Your proposed upload is smaller than the minimum allowed object size.", 400);
+    public static readonly S3Error PreconditionFailed = new("PreconditionFailed", "At least one of the pre-conditions you specified did not hold", 412);
     public static readonly S3Error InvalidRange = new("InvalidRange", "The requested range is not satisfiable", 416);
     public static readonly S3Error BucketAlreadyOwnedByYou = new("BucketAlreadyOwnedByYou", "Your previous request to create the named bucket succeeded and you already own it.", 409);
     public static readonly S3Error BucketNotEmpty = new("BucketNotEmpty", "The bucket you tried to delete is not empty", 409);

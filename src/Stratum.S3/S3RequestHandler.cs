@@ -401,8 +401,14 @@ internal sealed class S3RequestHandler(IS3Backend backend, S3Authenticator authe
 
     private async Task<S3Error?> PutObjectAsync(HttpContext context, S3Target target, S3AuthResult auth, CancellationToken ct)
     {
+        var (condition, conditionError) = await WriteConditionAsync(context.Request, target, ct);
+        if (conditionError is not null)
+        {
+            return conditionError;
+        }
+
         var body = PrepareBody(context.Request, auth);
-        var put = await backend.PutObjectAsync(target.Bucket!, target.Key!, body, ReadWrite(context.Request), ct);
+        var put = await backend.PutObjectAsync(target.Bucket!, target.Key!, body, ReadWrite(context.Request), condition, ct);
         if (!put.IsOk)
         {
             return ToError(put.Status);
@@ -423,6 +429,18 @@ internal sealed class S3RequestHandler(IS3Backend backend, S3Authenticator authe
         await using var content = opened.Value!;
         var info = content.Info;
         var response = context.Response;
+        switch (ReadConditions.Evaluate(context.Request.Headers, info))
+        {
+            case StatusCodes.Status412PreconditionFailed:
+                return S3Errors.PreconditionFailed;
+            case StatusCodes.Status304NotModified:
+                // A cache validation, not an error: no body, and the validators the client compares next time.
+                response.StatusCode = StatusCodes.Status304NotModified;
+                response.Headers.ETag = Quote(info.ETag);
+                response.Headers.LastModified = info.LastModified.ToString("R", CultureInfo.InvariantCulture);
+                return null;
+        }
+
         var (offset, length, rangeError) = ResolveRange(context.Request.Headers.Range.ToString(), info.Size);
         if (rangeError is not null)
         {
@@ -490,10 +508,16 @@ internal sealed class S3RequestHandler(IS3Backend backend, S3Authenticator authe
             return error;
         }
 
+        var (condition, conditionError) = await WriteConditionAsync(context.Request, target, ct);
+        if (conditionError is not null)
+        {
+            return conditionError;
+        }
+
         var replace = string.Equals(context.Request.Headers["x-amz-metadata-directive"].ToString(), "REPLACE", StringComparison.OrdinalIgnoreCase)
             ? ReadWrite(context.Request)
             : null;
-        var copied = await backend.CopyObjectAsync(sourceBucket, sourceKey, target.Bucket!, target.Key!, replace, ct);
+        var copied = await backend.CopyObjectAsync(sourceBucket, sourceKey, target.Bucket!, target.Key!, replace, condition, ct);
         if (!copied.IsOk)
         {
             return ToError(copied.Status);
@@ -657,8 +681,14 @@ internal sealed class S3RequestHandler(IS3Backend backend, S3Authenticator authe
             md5s.AppendData(Convert.FromHexString(part.ETag));
         }
 
+        var (condition, conditionError) = await WriteConditionAsync(context.Request, target, ct);
+        if (conditionError is not null)
+        {
+            return conditionError;
+        }
+
         var objectETag = $"{Convert.ToHexStringLower(md5s.GetHashAndReset())}-{requested.Count}";
-        var completed = await backend.CompleteMultipartUploadAsync(target.Bucket!, target.Key!, uploadId, requested.Select(p => p.Number).ToList(), objectETag, ct);
+        var completed = await backend.CompleteMultipartUploadAsync(target.Bucket!, target.Key!, uploadId, requested.Select(p => p.Number).ToList(), objectETag, condition, ct);
         if (!completed.IsOk)
         {
             return ToError(completed.Status);
@@ -725,6 +755,45 @@ internal sealed class S3RequestHandler(IS3Backend backend, S3Authenticator authe
         }
 
         return checks.Count == 0 ? body : new VerifyingStream(body, checks);
+    }
+
+    /// <summary>
+    /// The If-Match / If-None-Match of a write, checked once against the object as it is now so that a
+    /// write bound to fail does not stream its body first; the backend checks again when the write takes
+    /// effect, which is the check that counts. If-None-Match accepts only <c>*</c> on writes, as in S3.
+    /// </summary>
+    private async Task<(S3WriteCondition? Condition, S3Error? Error)> WriteConditionAsync(HttpRequest request, S3Target target, CancellationToken ct)
+    {
+        var ifMatch = request.Headers.IfMatch.ToString();
+        var ifNoneMatch = request.Headers.IfNoneMatch.ToString();
+        if (ifMatch.Length == 0 && ifNoneMatch.Length == 0)
+        {
+            return (null, null);
+        }
+
+        if (ifNoneMatch.Length > 0 && ifNoneMatch.Trim() != "*")
+        {
+            return (null, S3Errors.NotImplemented.WithMessage($"If-None-Match on a write accepts only '*' (create only if the key does not exist), not '{ifNoneMatch}'."));
+        }
+
+        IReadOnlyList<string>? tags = null;
+        if (ifMatch.Length > 0)
+        {
+            tags = ReadConditions.EntityTags(ifMatch).Where(t => !t.Weak).Select(t => t.Value).ToList();
+            if (tags.Count == 0 && !ReadConditions.EntityTags(ifMatch).Any())
+            {
+                return (null, S3Errors.InvalidArgument.WithMessage($"If-Match '{ifMatch}' names no ETag."));
+            }
+        }
+
+        var condition = new S3WriteCondition(tags, ifNoneMatch.Length > 0);
+        var head = await backend.HeadObjectAsync(target.Bucket!, target.Key!, ct);
+        if (head.Status is S3Status.Ok or S3Status.NoSuchKey && condition.Check(head.Value?.ETag) is var status and not S3Status.Ok)
+        {
+            return (null, ToError(status));
+        }
+
+        return (condition, null);
     }
 
     private static S3ObjectWrite ReadWrite(HttpRequest request)
@@ -878,6 +947,7 @@ internal sealed class S3RequestHandler(IS3Backend backend, S3Authenticator authe
         S3Status.NoSuchUpload => S3Errors.NoSuchUpload,
         S3Status.BucketAlreadyExists => S3Errors.BucketAlreadyOwnedByYou,
         S3Status.BucketNotEmpty => S3Errors.BucketNotEmpty,
+        S3Status.PreconditionFailed => S3Errors.PreconditionFailed,
         _ => S3Errors.InternalError,
     };
 

@@ -39,6 +39,9 @@ internal sealed class PlanPass
     private readonly List<PreemptDecision> _preemptions = [];
     private readonly List<Waiting> _waiting = [];
 
+    // The last pass's pending decisions and canonical reasons (null when not explaining, or without shortcuts).
+    private readonly PendingMemory.Pass? _pending;
+
     // The EASY reservation: the first job that could not start, when it will, and the free capacity at
     // that time less its placement (the shadow). Later jobs that would still run then must fit the shadow.
     private Reservation? _reservation;
@@ -46,15 +49,15 @@ internal sealed class PlanPass
 
     // Outcomes of full decisions by class, valid while _epoch (moved by every start, preemption and
     // reservation) stays where it was when they were recorded.
-    private readonly Dictionary<(int Class, bool Shadowed, int Band), (string Reason, IReadOnlyDictionary<string, int> Rejections, bool Blocked)> _decided = [];
+    private Outcome[] _decided = [];
+    private readonly Dictionary<long, Outcome> _decidedBeyond = [];
     private long _epoch;
     private JobClasses? _classes;
-    private long _decidedEpoch = -1;
     private (string Reason, IReadOnlyDictionary<string, int> Rejections, bool Blocked)? _lastWait;
 
     // Built on the first preemption question: running jobs already stopping, and the rest in victim order.
     private List<Job>? _stopping;
-    private List<Job>? _victimOrder;
+    private Job[]? _victimOrder;
     private int _preemptors;
     private readonly Dictionary<string, HashSet<string>> _mates = new(StringComparer.Ordinal);
     private long _matesVersion = -1;
@@ -83,11 +86,15 @@ internal sealed class PlanPass
         _layouts = layouts;
         _index = CapacityIndex.Build(snapshot.Nodes, snapshot.Running, _requests, layouts);
         _quota = new QuotaLedger(snapshot, layouts);
+        _pending = snapshot.ExplainPending && PassShortcuts.Enabled ? layouts.QueueOrder.Pending.Begin() : null;
     }
 
     public SchedulingDecisions Run()
     {
         var (queue, bands) = Order();
+
+        // Room for the outcomes of the classes the kept order already numbered, so the table does not grow by copies.
+        _decided = new Outcome[Math.Min(FlatOutcomes, _classes!.Count * 2L * _blockedBands.Length)];
         _waiting.EnsureCapacity(_snapshot.ExplainPending ? queue.Length : 0);
         for (var i = 0; i < queue.Length; i++)
         {
@@ -137,8 +144,8 @@ internal sealed class PlanPass
                 WakeAt(attempt.StartedAt + _options.PreemptionCooldown);
             }
 
-            var gpus = AttainedService.Gpus(job.Spec);
-            if (_blockedBands[band] && band < _service!.Bands - 1 && gpus > 0)
+            // Counting a job's devices walks its accelerator map: only for bands that matter.
+            if (_blockedBands[band] && band < _service!.Bands - 1 && AttainedService.Gpus(job.Spec) is var gpus && gpus > 0)
             {
                 WakeAt(_snapshot.Now.AddSeconds(Math.Max(1, (_service.UpperBound(band) - service) / gpus)));
             }
@@ -167,51 +174,99 @@ internal sealed class PlanPass
     /// </summary>
     private (Job[] Jobs, int[]? Bands) Order()
     {
-        var queued = _snapshot.Queued;
-        var jobs = new Job[queued.Count];
-        var keys = new OrderKey[queued.Count];
+        // Keys from the queue's flat facts (kept between passes while the queue is the same job objects),
+        // and the penalty per project once, not through a name lookup per job.
+        var memory = _layouts.QueueOrder;
+        var view = memory.View(_snapshot.Queued);
+        var facts = view.Facts;
         var penalties = _options.FairShare ? FairSharePenalties() : null;
-        for (var i = 0; i < jobs.Length; i++)
+        double[]? penaltyBySlot = null;
+        if (penalties is not null)
         {
-            var job = queued[i];
-            jobs[i] = job;
-            double score = _service is null ? job.Spec.Priority : 0;
-            if (penalties is not null)
+            penaltyBySlot = new double[view.Projects.Length];
+            for (var slot = 0; slot < penaltyBySlot.Length; slot++)
             {
-                score -= penalties.GetValueOrDefault(job.Spec.Project);
+                penaltyBySlot[slot] = penalties.GetValueOrDefault(view.Projects[slot]);
+            }
+        }
+
+        var nowTicks = _snapshot.Now.UtcTicks;
+        OrderKey KeyOf(int i)
+        {
+            ref readonly var fact = ref facts[i];
+            double score = _service is null ? fact.Priority : 0;
+            if (penaltyBySlot is not null)
+            {
+                score -= penaltyBySlot[fact.ProjectSlot];
             }
 
             if (_options.AgingPerHour > 0)
             {
-                var waited = _snapshot.Now - job.SubmittedAt;
+                var waited = TimeSpan.FromTicks(nowTicks - fact.SubmittedTicks);
                 score += _options.AgingPerHour * Math.Max(0, waited.TotalHours);
             }
 
             if (_service is null)
             {
-                keys[i] = new OrderKey(-score, 0, 0, job.SubmittedAt.UtcTicks, job.Id);
-                continue;
+                return new OrderKey(-score, 0, 0, fact.SubmittedTicks, fact.Id);
             }
 
-            var band = _service.WaitingBand(job, _snapshot.Now, out var promoteAt);
-            if (promoteAt is { } at)
+            // A job that never ran is in band 0 with no promotion ahead: only jobs that ran are asked.
+            var band = 0;
+            if (fact.HasAttempts)
             {
-                WakeAt(at);
+                band = _service.WaitingBand(view.Jobs[i], _snapshot.Now, out var promoteAt);
+                if (promoteAt is { } at)
+                {
+                    WakeAt(at);
+                }
             }
 
-            keys[i] = new OrderKey(-job.Spec.Priority, band, -score, job.SubmittedAt.UtcTicks, job.Id);
+            return new OrderKey(-fact.Priority, band, -score, fact.SubmittedTicks, fact.Id);
         }
 
-        _classes = _layouts.QueueOrder.Sort(keys, jobs);
-        if (_service is null)
+        var bands = _service is null ? null : new int[facts.Length];
+        if (view.IsKeptOrder)
         {
-            return (jobs, null);
+            // The kept order still holds when each key is above the one before (one comparison a job).
+            var holds = true;
+            var previous = default(OrderKey);
+            for (var i = 0; i < facts.Length; i++)
+            {
+                var key = KeyOf(i);
+                if (i > 0 && previous.CompareTo(key) >= 0)
+                {
+                    holds = false;
+                    break;
+                }
+
+                previous = key;
+                if (bands is not null)
+                {
+                    bands[i] = key.Band;
+                }
+            }
+
+            if (holds)
+            {
+                _classes = view.Classes;
+                return (view.Jobs, bands);
+            }
         }
 
-        var bands = new int[keys.Length];
+        var keys = new OrderKey[facts.Length];
         for (var i = 0; i < keys.Length; i++)
         {
-            bands[i] = keys[i].Band;
+            keys[i] = KeyOf(i);
+        }
+
+        (var jobs, _classes) = memory.Sort(view, keys);
+        if (bands is not null)
+        {
+            for (var i = 0; i < keys.Length; i++)
+            {
+                bands[i] = keys[i].Band;
+            }
         }
 
         return (jobs, bands);
@@ -229,23 +284,9 @@ internal sealed class PlanPass
         var totalDecayed = decayed.Values.Where(v => v > 0).Sum();
 
         // Dominant share in flat sums: adding resource vectors (sorted maps) for every node and running
-        // job was a fifth of a pass over 10,000 nodes.
-        double totalCpu = 0, totalMemory = 0, totalGpus = 0;
-        foreach (var node in _snapshot.Nodes)
-        {
-            totalCpu += node.Allocatable.CpuMillis;
-            totalMemory += node.Allocatable.MemoryBytes;
-            totalGpus += node.Allocatable.AcceleratorCount;
-        }
-
-        var usage = new Dictionary<string, (double Cpu, double Memory, double Gpus)>(StringComparer.Ordinal);
-        foreach (var job in _snapshot.Running)
-        {
-            var (cpu, memory, gpus) = usage.GetValueOrDefault(job.Spec.Project);
-            var replicas = job.Spec.Replicas;
-            usage[job.Spec.Project] = (cpu + (job.Spec.Resources.CpuMillis * replicas), memory + (job.Spec.Resources.MemoryBytes * replicas),
-                gpus + (job.Spec.Resources.AcceleratorCount * replicas));
-        }
+        // job was a fifth of a pass over 10,000 nodes. Kept while the nodes and running jobs are the same objects.
+        var (totalCpu, totalMemory, totalGpus) = _layouts.QueueOrder.FairShare.Allocatable(_snapshot.Nodes);
+        var usage = _layouts.QueueOrder.FairShare.Used(_snapshot.Running);
 
         static double Share(double used, double total) => total > 0 ? used / total : 0;
         foreach (var project in _snapshot.Projects.Select(p => p.Name).Distinct(StringComparer.Ordinal))
@@ -277,26 +318,52 @@ internal sealed class PlanPass
         // As EndsBefore, from the kept max runtime (which RuntimeEstimates.For answers first).
         var shadowed = _reservation is { } reservation
             && !((facts.MaxRuntime ?? RuntimeEstimates.For(job, _snapshot.RuntimeEstimates)) is { } runtime && _snapshot.Now + runtime <= reservation.At);
-        var key = (facts.Class, shadowed, band);
-        if (_decidedEpoch != _epoch)
-        {
-            _decided.Clear();
-            _decidedEpoch = _epoch;
-        }
-
-        if (_decided.TryGetValue(key, out var known))
+        // By slot, stamped with the epoch they hold for (a tuple-keyed dictionary lookup per queued job cost more).
+        var slot = ((((long)facts.Class * 2) + (shadowed ? 1 : 0)) * _blockedBands.Length) + band;
+        if (Known(slot) is { } known)
         {
             Wait(job, facts.Id, position, known.Reason, known.Rejections, known.Blocked);
             return;
         }
 
         _lastWait = null;
+        var epoch = _epoch;
         DecideFully(job, position, band);
-        if (_epoch == _decidedEpoch && _lastWait is { } outcome)
+        if (_epoch == epoch && _lastWait is { } outcome)
         {
-            _decided[key] = outcome;
+            var recorded = new Outcome(epoch + 1, outcome.Reason, outcome.Rejections, outcome.Blocked);
+            if (slot < FlatOutcomes)
+            {
+                if (slot >= _decided.Length)
+                {
+                    Array.Resize(ref _decided, (int)Math.Min(FlatOutcomes, Math.Max(slot + 1, _decided.Length * 2L)));
+                }
+
+                _decided[slot] = recorded;
+            }
+            else
+            {
+                _decidedBeyond[slot] = recorded;
+            }
         }
     }
+
+    // Slots below this live in a flat array; many classes (a queue of all-different jobs) spill into a dictionary.
+    private const long FlatOutcomes = 1 << 16;
+
+    private Outcome? Known(long slot)
+    {
+        if (slot < _decided.Length)
+        {
+            ref readonly var flat = ref _decided[slot];
+            return flat.Stamp == _epoch + 1 ? flat : null;
+        }
+
+        return slot >= FlatOutcomes && _decidedBeyond.TryGetValue(slot, out var other) && other.Stamp == _epoch + 1 ? other : null;
+    }
+
+    /// <summary>A full decision's outcome for a class, valid while <see cref="_epoch"/> + 1 is <paramref name="Stamp"/>.</summary>
+    private readonly record struct Outcome(long Stamp, string Reason, IReadOnlyDictionary<string, int> Rejections, bool Blocked);
 
     /// <summary>
     /// Everything <see cref="DecideFully"/> reads from a job besides its id, queue position, runtime and band
@@ -372,8 +439,17 @@ internal sealed class PlanPass
         Wait(job, position, reason, counts, blocked: true);
     }
 
-    private void Wait(Job job, int position, string reason, IReadOnlyDictionary<string, int> rejections, bool blocked) =>
+    private void Wait(Job job, int position, string reason, IReadOnlyDictionary<string, int> rejections, bool blocked)
+    {
+        // One instance per content, carried over between passes, so Explain finds unchanged decisions by reference.
+        if (_pending is not null)
+        {
+            reason = _pending.Canonical(reason);
+            rejections = _pending.Canonical(rejections);
+        }
+
         Wait(job, job.Id, position, reason, rejections, blocked);
+    }
 
     private void Wait(Job job, long id, int position, string reason, IReadOnlyDictionary<string, int> rejections, bool blocked)
     {
@@ -472,10 +548,33 @@ internal sealed class PlanPass
             return null;
         }
 
+        var mates = withinNominal ? BorrowingMates(job.Spec.Project) : [];
+
+        // The candidates depend on the project only through reclaim and guaranteed shares.
+        var key = (shape, job.Spec.Priority, mates.Count > 0 || (_service is not null && AnyCohort()) ? job.Spec.Project : "");
+        var cutoff = _snapshot.Now - _options.PreemptionCooldown;
+
+        // Most searches cannot succeed: a bound on the room every candidate could give settles them before
+        // the victim order is sorted, the capacity copied and placements tried after each release.
+        if (PassShortcuts.Enabled && !CouldMakeRoom(job, replica, mates, band, cutoff))
+        {
+            _noPreemption[key] = Math.Min(band, _noPreemption.GetValueOrDefault(key, int.MaxValue));
+            return null;
+        }
+
         if (_victimOrder is null)
         {
-            var cutoff = _snapshot.Now - _options.PreemptionCooldown;
-            _stopping = _snapshot.Running.Where(j => j.Stop is not null).OrderBy(j => j.Id).ToList();
+            _stopping = [];
+            foreach (var running in _snapshot.Running)
+            {
+                if (running.Stop is not null)
+                {
+                    _stopping.Add(running);
+                }
+            }
+
+            // Ids are unique among running jobs, so an unstable sort by id is the order OrderBy gave.
+            _stopping.Sort(static (a, b) => a.Id.CompareTo(b.Id));
 
             // One sort of flat keys: a LINQ sort by four keys, on every pass that asks, was a tenth of a replay.
             var ripe = new List<Job>(_snapshot.Running.Count);
@@ -493,31 +592,39 @@ internal sealed class PlanPass
             var victimKeys = keys.ToArray();
             var victimJobs = ripe.ToArray();
             Array.Sort(victimKeys, victimJobs);
-            _victimOrder = [.. victimJobs];
+            _victimOrder = victimJobs;
         }
 
-        var mates = withinNominal ? BorrowingMates(job.Spec.Project) : [];
+        // Lazily: the walk below stops at the first victim set that makes room.
+        var ending = new List<(Job Job, bool IsVictim)>();
+        foreach (var stopping in _stopping!)
+        {
+            if (!_promised.Contains(stopping.Id))
+            {
+                ending.Add((stopping, false));
+            }
+        }
 
-        // The candidates depend on the project only through reclaim and guaranteed shares.
-        var key = (shape, job.Spec.Priority, mates.Count > 0 || (_service is not null && AnyCohort()) ? job.Spec.Project : "");
+        foreach (var candidate in _victimOrder)
+        {
+            if (!_promised.Contains(candidate.Id) && (mates.Contains(candidate.Spec.Project)
+                || (candidate.Spec.Preemptible && candidate.Spec.Priority < job.Spec.Priority) || WorseBand(candidate, job, band)))
+            {
+                ending.Add((candidate, true));
+            }
+        }
 
-        // Lazily: the walk below stops at the first victim set that makes room, and building both lists
-        // in full for every new (shape, priority, project) was most of the preemption search.
-        var stopping = _stopping!.Where(j => !_promised.Contains(j.Id));
-        var candidates = _victimOrder
-            .Where(j => !_promised.Contains(j.Id) && (mates.Contains(j.Spec.Project) || (j.Spec.Preemptible && j.Spec.Priority < job.Spec.Priority)
-                || WorseBand(j, job, band)));
         CapacityIndex? future = null;
         var waitedFor = new List<Job>();
         var victims = new List<Job>();
         var fits = false;
-        foreach (var (gone, isVictim) in stopping.Select(s => (s, false)).Concat(candidates.Select(c => (c, true))))
+        foreach (var (ended, isVictim) in ending)
         {
             future ??= _index.Clone();
-            var goneReplica = CapacityIndex.Request(_requests, gone.Spec.Resources);
-            future.Release(gone, goneReplica);
-            (isVictim ? victims : waitedFor).Add(gone);
-            if (FreesRoomFor(future, gone.CurrentAttempt?.Placement ?? [], replica, job.Spec) && Fits(future, job, replica))
+            var endedReplica = CapacityIndex.Request(_requests, ended.Spec.Resources);
+            future.Release(ended, endedReplica);
+            (isVictim ? victims : waitedFor).Add(ended);
+            if (FreesRoomFor(future, ended.CurrentAttempt?.Placement ?? [], replica, job.Spec) && Fits(future, job, replica))
             {
                 fits = true;
                 break;
@@ -590,6 +697,65 @@ internal sealed class PlanPass
         return _afterStops;
     }
 
+    /// <summary>
+    /// False only when the gang cannot fit even once every candidate of <see cref="TryMakeRoom"/> has ended: per node,
+    /// free devices of the replica's type plus an upper bound on what those jobs give back there (their
+    /// budget and their device indices), in whole replicas, summed over nodes. Readiness, selectors, CPU and
+    /// memory are left out, which only loosens the bound, so a false never hides room the walk would find.
+    /// Replicas of no or several accelerator types are not judged (true).
+    /// </summary>
+    private bool CouldMakeRoom(Job job, ReplicaRequest replica, HashSet<string> mates, int band, DateTimeOffset cutoff)
+    {
+        if (replica.Types.Count != 1 || replica.Counts[0] <= 0)
+        {
+            return true;
+        }
+
+        var type = replica.Types[0];
+        var need = replica.Counts[0];
+        var extra = _gainScratch ??= new int[_index.Count];
+        Array.Clear(extra);
+        foreach (var ended in _snapshot.Running)
+        {
+            // The walk's candidates: jobs already stopping, and ripe jobs the filter there lets through.
+            if (_promised.Contains(ended.Id)
+                || (ended.Stop is null && ((ended.CurrentAttempt?.StartedAt ?? DateTimeOffset.MinValue) > cutoff
+                    || !(mates.Contains(ended.Spec.Project) || (ended.Spec.Preemptible && ended.Spec.Priority < job.Spec.Priority) || WorseBand(ended, job, band)))))
+            {
+                continue;
+            }
+
+            var given = CapacityIndex.Request(_requests, ended.Spec.Resources);
+            var budget = 0;
+            for (var i = 0; i < given.Types.Count; i++)
+            {
+                if (given.Types[i] == type)
+                {
+                    budget = Math.Max(0, given.Counts[i]);
+                }
+            }
+
+            foreach (var placed in ended.CurrentAttempt?.Placement ?? [])
+            {
+                if (_index.IndexOf(placed.Node) is var n and >= 0)
+                {
+                    extra[n] += budget + placed.AcceleratorIndices.Count;
+                }
+            }
+        }
+
+        var fit = 0;
+        for (var n = 0; n < extra.Length && fit < job.Spec.Replicas; n++)
+        {
+            fit += (_index.Free(n, type) + extra[n]) / need;
+        }
+
+        return fit >= job.Spec.Replicas;
+    }
+
+    private int[]? _gainScratch;
+    private bool? _anyCohort;
+
     /// <summary>A copy of the free capacity as if <paramref name="waitedFor"/> and every victim but number <paramref name="skip"/> had ended.</summary>
     private CapacityIndex Without(List<Job> waitedFor, List<Job> victims, int skip)
     {
@@ -628,6 +794,13 @@ internal sealed class PlanPass
 
     private bool InCohort(string project)
     {
+        // Without cohorts (a replay's projects have none) no project is in one: no table to build per pass.
+        _anyCohort ??= AnyCohort();
+        if (!_anyCohort.Value)
+        {
+            return false;
+        }
+
         if (_inCohort is null)
         {
             _inCohort = new Dictionary<string, bool>(StringComparer.Ordinal);
@@ -716,27 +889,30 @@ internal sealed class PlanPass
 
     private (DateTimeOffset End, Job Job)[] SortedEnds()
     {
-        var keys = new List<(long Ticks, long Id)>();
-        var ends = new List<(DateTimeOffset, Job)>();
-        foreach (var job in _snapshot.Running)
+        // By (end, id), from the ends kept between passes; those not after now end now, which orders them by id alone.
+        var byEnd = _layouts.QueueOrder.Ends.For(_snapshot.Running, _snapshot.RuntimeEstimates);
+        var now = _snapshot.Now;
+        var sorted = new (DateTimeOffset End, Job Job)[byEnd.Length];
+        var due = 0;
+        while (due < byEnd.Length && byEnd[due].End.UtcTicks <= now.UtcTicks)
         {
-            if (job.CurrentAttempt is not { } attempt)
-            {
-                continue;
-            }
-
-            if (RuntimeEstimates.For(job, _snapshot.RuntimeEstimates) is { } runtime)
-            {
-                var end = attempt.StartedAt + runtime;
-                end = end < _snapshot.Now ? _snapshot.Now : end;
-                keys.Add((end.UtcTicks, job.Id));
-                ends.Add((end, job));
-            }
+            var (end, job) = byEnd[due];
+            sorted[due] = (end < now ? now : end, job);
+            due++;
         }
 
-        var sortedKeys = keys.ToArray();
-        var sorted = ends.ToArray();
-        Array.Sort(sortedKeys, sorted);
+        if (due > 1)
+        {
+            var ids = new long[due];
+            for (var i = 0; i < due; i++)
+            {
+                ids[i] = sorted[i].Job.Id;
+            }
+
+            Array.Sort(ids, sorted, 0, due);
+        }
+
+        Array.Copy(byEnd, due, sorted, due, byEnd.Length - due);
         return sorted;
     }
 
@@ -745,18 +921,28 @@ internal sealed class PlanPass
     /// jobs blocked for room: walking forward through known ends on a copy of what is left after this
     /// pass, each job in queue order takes the earliest time it fits (never earlier than the one before it).
     /// </summary>
-    private List<PendingDecision> Explain()
+    private IReadOnlyList<PendingDecision> Explain()
     {
-        var estimates = new Dictionary<long, (DateTimeOffset At, long? After)>();
-        var blocked = _waiting.Where(w => w.Blocked).Take(_options.EstimateLimit).ToList();
+        // By position among the blocked jobs: the estimates are for the first of them, up to the first that
+        // gets none (a lookup by id for each of 100,000 waiting jobs was a twentieth of a pass).
+        var estimates = new List<(DateTimeOffset At, long? After)>();
+        var blocked = new List<Waiting>();
+        for (var w = 0; w < _waiting.Count && blocked.Count < _options.EstimateLimit; w++)
+        {
+            if (_waiting[w].Blocked)
+            {
+                blocked.Add(_waiting[w]);
+            }
+        }
+
         if (blocked.Count > 0)
         {
             var timeline = _index.Clone();
+            // Running jobs' ends come sorted (by end, then id: the queue's order too), so they are merged with the
+            // queue of the rest rather than all enqueued: 15,000 enqueues and request lookups were a tenth of Explain.
+            var ends = Ends();
+            var nextEnd = 0;
             var events = new PriorityQueue<(ReplicaRequest Replica, IReadOnlyList<ReplicaPlacement> Placement, long Id), (DateTimeOffset, long)>();
-            foreach (var (end, job) in Ends())
-            {
-                events.Enqueue((CapacityIndex.Request(_requests, job.Spec.Resources), job.CurrentAttempt!.Placement, job.Id), (end, job.Id));
-            }
 
             foreach (var (job, replica, placement) in _started)
             {
@@ -773,7 +959,7 @@ internal sealed class PlanPass
                 var job = waiting.Job;
                 var replica = CapacityIndex.Request(_requests, job.Spec.Resources);
                 var placement = PlaceGang(timeline, job, replica, null, out _);
-                while (placement is null && events.TryDequeue(out var ended, out var at))
+                while (placement is null && NextEnd(ends, ref nextEnd, events, out var ended, out var at))
                 {
                     foreach (var placed in ended.Placement)
                     {
@@ -795,7 +981,7 @@ internal sealed class PlanPass
                     break;
                 }
 
-                estimates[job.Id] = (clock, lastEnded);
+                estimates.Add((clock, lastEnded));
                 if (RuntimeEstimates.For(job, _snapshot.RuntimeEstimates) is { } runtime)
                 {
                     events.Enqueue((replica, placement, job.Id), (clock + runtime, job.Id));
@@ -803,25 +989,74 @@ internal sealed class PlanPass
             }
         }
 
-        var pending = new List<PendingDecision>(_waiting.Count);
+        // Unchanged decisions are the last pass's objects (reasons and counts are canonical: see Wait), and
+        // when every one is unchanged the last pass's list itself.
+        var last = _pending?.Last ?? [];
+        var count = _waiting.Count;
+        var pending = last.Length == count ? null : new PendingDecision[count];
         var ahead = 0;
-        foreach (var waiting in _waiting)
+        var estimated = 0;
+        for (var w = 0; w < count; w++)
         {
-            if (estimates.Count > 0 && estimates.TryGetValue(waiting.JobId, out var estimate))
+            var waiting = _waiting[w];
+            var old = w < last.Length ? last[w] : null;
+            PendingDecision decision;
+            if (waiting.Blocked && estimated < estimates.Count)
             {
+                var estimate = estimates[estimated++];
                 var reason = $"{waiting.Reason}; {Ahead(ahead)}; estimated start {When(estimate.At)}"
                     + (estimate.After is { } after ? $" when job {after.ToString(CultureInfo.InvariantCulture)} ends" : "");
-                pending.Add(new PendingDecision(waiting.JobId, reason, waiting.Rejections, waiting.Position, estimate.At));
+                decision = old is not null && old.JobId == waiting.JobId && old.QueuePosition == waiting.Position && old.EstimatedStart == estimate.At
+                    && ReferenceEquals(old.NodeRejections, waiting.Rejections) && string.Equals(old.Reason, reason, StringComparison.Ordinal)
+                    ? old
+                    : new PendingDecision(waiting.JobId, reason, waiting.Rejections, waiting.Position, estimate.At);
             }
             else
             {
-                pending.Add(new PendingDecision(waiting.JobId, waiting.Reason, waiting.Rejections, waiting.Position));
+                decision = old is not null && old.JobId == waiting.JobId && old.QueuePosition == waiting.Position && old.EstimatedStart is null
+                    && ReferenceEquals(old.Reason, waiting.Reason) && ReferenceEquals(old.NodeRejections, waiting.Rejections)
+                    ? old
+                    : new PendingDecision(waiting.JobId, waiting.Reason, waiting.Rejections, waiting.Position);
+            }
+
+            // A new list only from the first changed decision (100,000 references are a large-object allocation).
+            if (pending is null && !ReferenceEquals(decision, old))
+            {
+                pending = new PendingDecision[count];
+                Array.Copy(last, pending, w);
+            }
+
+            if (pending is not null)
+            {
+                pending[w] = decision;
             }
 
             ahead += waiting.Blocked ? 1 : 0;
         }
 
+        pending ??= last;
+        _pending?.End(_layouts.QueueOrder.Pending, pending);
         return pending;
+    }
+
+    /// <summary>The earliest of the next sorted running end and the queue's first event, as one queue of both would give it.</summary>
+    private bool NextEnd(List<(DateTimeOffset End, Job Job)> ends, ref int next,
+        PriorityQueue<(ReplicaRequest Replica, IReadOnlyList<ReplicaPlacement> Placement, long Id), (DateTimeOffset, long)> events,
+        out (ReplicaRequest Replica, IReadOnlyList<ReplicaPlacement> Placement, long Id) ended, out (DateTimeOffset, long) at)
+    {
+        if (next < ends.Count)
+        {
+            var (end, job) = ends[next];
+            if (!events.TryPeek(out _, out var first) || (end, job.Id).CompareTo(first) < 0)
+            {
+                next++;
+                ended = (CapacityIndex.Request(_requests, job.Spec.Resources), job.CurrentAttempt!.Placement, job.Id);
+                at = (end, job.Id);
+                return true;
+            }
+        }
+
+        return events.TryDequeue(out ended, out at);
     }
 
     private static string Ahead(int jobs) => jobs == 1 ? "1 job ahead" : $"{jobs.ToString(CultureInfo.InvariantCulture)} jobs ahead";
@@ -840,20 +1075,44 @@ internal sealed class PlanPass
             return "no node is registered";
         }
 
-        var ready = Enumerable.Range(0, _index.Count).Where(n => _index.Node(n).State == NodeState.Ready).ToList();
+        var ready = new List<int>(_index.Count);
+        for (var n = 0; n < _index.Count; n++)
+        {
+            if (_index.Node(n).State == NodeState.Ready)
+            {
+                ready.Add(n);
+            }
+        }
+
         if (ready.Count == 0)
         {
             var draining = Enumerable.Range(0, _index.Count).Count(n => _index.Node(n).State == NodeState.Draining);
             return $"no ready node ({draining} draining, {_index.Count - draining} down)";
         }
 
-        var accepting = ready.Count(n => _index.Reject(n, replica, spec.NodeSelector) is null);
+        // One rejection check per ready node answers both questions below (plain loops: this runs for every
+        // shape that finds no room, over every node).
+        var accepting = 0;
+        var anyBesidesLabels = false;
+        foreach (var n in ready)
+        {
+            if (_index.Reject(n, replica, spec.NodeSelector) is not string rejected)
+            {
+                accepting++;
+                anyBesidesLabels = true;
+            }
+            else if (!rejected.StartsWith("node label", StringComparison.Ordinal))
+            {
+                anyBesidesLabels = true;
+            }
+        }
+
         if (accepting > 0)
         {
             return $"needs {spec.Replicas} replicas of {spec.Resources}; only {accepting} node(s) can take one now";
         }
 
-        if (spec.NodeSelector.Count > 0 && !ready.Any(n => _index.Reject(n, replica, spec.NodeSelector) is not string r || !r.StartsWith("node label", StringComparison.Ordinal)))
+        if (spec.NodeSelector.Count > 0 && !anyBesidesLabels)
         {
             return $"no ready node matches node selector {string.Join(", ", spec.NodeSelector.Select(kv => $"{kv.Key}={kv.Value}"))}";
         }
@@ -861,14 +1120,24 @@ internal sealed class PlanPass
         for (var i = 0; i < replica.Types.Count; i++)
         {
             var type = replica.Types[i];
-            var withType = ready.Where(n => _index.HasType(n, type)).ToList();
-            if (withType.Count == 0)
+
+            // The first ready node with the most free devices of the type (as MaxBy picks), or none with the type.
+            var largest = -1;
+            var block = 0;
+            foreach (var n in ready)
+            {
+                if (_index.HasType(n, type) && (largest < 0 || _index.Free(n, type) > block))
+                {
+                    largest = n;
+                    block = _index.Free(n, type);
+                }
+            }
+
+            if (largest < 0)
             {
                 return $"no ready node has {type}";
             }
 
-            var largest = withType.MaxBy(n => _index.Free(n, type));
-            var block = _index.Free(largest, type);
             if (block == 0)
             {
                 return $"needs {replica.Counts[i]} {type} on one node; every {type} on ready nodes is in use";

@@ -143,6 +143,11 @@ public sealed class ServerOptions
     /// <summary>How often the leader samples node and job telemetry into the store (docs/observability.md#stored-telemetry); zero turns sampling off. Default 10s; otherwise between 1s and 10m.</summary>
     public TimeSpan TelemetryInterval { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>The most raw telemetry rows kept (docs/observability.md#stored-telemetry); the oldest rounds already rolled into minute buckets go first. Default 4,000,000: a day of 100 running GPU jobs at 10s, about 340 MB in SQLite; 1,000 to 1,000,000,000.</summary>
+    public int TelemetryMaxRawRows { get; set; } = DefaultTelemetryMaxRawRows;
+
+    public const int DefaultTelemetryMaxRawRows = 4_000_000;
+
     /// <summary>The least severe log messages written to the console. Default Information; <c>stratum up</c> uses Warning.</summary>
     public LogLevel MinimumLogLevel { get; set; } = LogLevel.Information;
 
@@ -233,6 +238,11 @@ public sealed class ServerOptions
         if (TelemetryInterval != TimeSpan.Zero && (TelemetryInterval < TimeSpan.FromSeconds(1) || TelemetryInterval > TimeSpan.FromMinutes(10)))
         {
             problems.Add($"telemetryInterval: {TelemetryInterval} must be 0 (off) or between 1s and 10m");
+        }
+
+        if (TelemetryMaxRawRows is < 1_000 or > 1_000_000_000)
+        {
+            problems.Add($"telemetryMaxRawRows: {TelemetryMaxRawRows} must be between 1000 and 1000000000");
         }
 
         if (LeaderLease < TimeSpan.FromSeconds(1) || LeaderLease > TimeSpan.FromMinutes(5))

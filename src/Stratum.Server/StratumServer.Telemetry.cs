@@ -1,4 +1,5 @@
 using Stratum.Server.Advice;
+using Stratum.Server.Api;
 using Stratum.Server.Metrics;
 using Stratum.Server.Telemetry;
 
@@ -23,5 +24,6 @@ public sealed partial class StratumServer
     {
         app.MapTelemetry();
         app.MapAdvice();
+        app.MapFairShare();
     }
 }

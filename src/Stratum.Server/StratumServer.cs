@@ -122,6 +122,7 @@ public sealed partial class StratumServer : IAsyncDisposable
             services.AddSingleton<LeaderElector>();
             services.AddHostedService(provider => provider.GetRequiredService<LeaderElector>());
             services.AddSingleton<Jobs.JobStoreData>();
+            services.AddSingleton<Jobs.JobDataSteps>();
             services.AddSingleton<ClusterController>();
             services.AddHostedService(provider => provider.GetRequiredService<ClusterController>());
             services.AddSingleton(provider => AlertService.Create(provider, dataDirectory));

@@ -98,6 +98,26 @@ public sealed class DashboardBrowserTests
 
         Assert.Equal("1", (await page.Locator("#projects-table tr[data-project=default] td").AllTextContentsAsync())[4]);
         Assert.Equal("2", (await page.Locator("#projects-table tr[data-project=default] td").AllTextContentsAsync())[5]);
+
+        // Fair share, as /api/v1/fair-share has it: the holder's 4 cores are all of the node's, so default's dominant
+        // share is 1 and its penalty half the weight; no job held a GPU, so nobody has decayed usage.
+        var fair = (await server.Admin.GetFromJsonAsync<Stratum.Server.Api.FairShareDto>("/api/v1/fair-share", TestServer.JsonOptions))!;
+        Assert.Equal(projects.Select(p => p.Name).Order(), fair.Projects.Select(p => p.Project).Order());
+        foreach (var share in fair.Projects)
+        {
+            var row = page.Locator($"#projects-table tr[data-project='{share.Project}']");
+            Assert.Equal(share.DecayedGpuHours, double.Parse((await row.GetAttributeAsync("data-decayed-gpu-hours"))!, System.Globalization.CultureInfo.InvariantCulture));
+            Assert.Equal(share.UsageShare, double.Parse((await row.GetAttributeAsync("data-usage-share"))!, System.Globalization.CultureInfo.InvariantCulture));
+            Assert.Equal(share.Penalty!.Value, double.Parse((await row.GetAttributeAsync("data-penalty"))!, System.Globalization.CultureInfo.InvariantCulture), 9);
+        }
+
+        Assert.Equal(5, fair.Projects.Single(p => p.Project == "default").Penalty!.Value, 9);
+        // The chart was handed each project's entitlement and decayed-usage share, in percent.
+        var drawn = await page.Locator("#chart-fair-share").EvaluateAsync<double[][]>("el => el.chartSeries.map((s) => s.values)");
+        var ordered = (await page.Locator("#projects-table tbody tr").EvaluateAllAsync<string[]>("rows => rows.map((r) => r.dataset.project)"))
+            .Select(name => fair.Projects.Single(p => p.Project == name)).ToList();
+        Assert.Equal(ordered.Select(p => p.Entitlement * 100), drawn[0]);
+        Assert.Equal(ordered.Select(p => p.UsageShare * 100), drawn[1]);
         await Screenshot(page, "projects");
 
         await page.Locator("nav a[data-route=jobs]").ClickAsync();

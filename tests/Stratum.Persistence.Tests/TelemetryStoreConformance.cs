@@ -126,6 +126,95 @@ public abstract class TelemetryStoreConformance
     }
 
     [Fact]
+    public async Task Maintain_OverMaxRawRows_DeletesOldestRolledUpRoundsOnly()
+    {
+        await using var store = await CreateStoreAsync().Within();
+        // 33 rounds every 10 s (0:00 to 5:20) of 3 series; each value is the round number.
+        var points = Enumerable.Range(0, 33).SelectMany(i => new[]
+        {
+            new TelemetryPoint("node/a", "load_1m", Start.AddSeconds(10 * i), i),
+            new TelemetryPoint("job/1", "cpu_cores", Start.AddSeconds(10 * i), i),
+            new TelemetryPoint("job/2", "cpu_cores", Start.AddSeconds(10 * i), i),
+        }).ToList();
+        await store.Telemetry.RecordAsync(points).Within();
+        var now = Start.AddMinutes(5).AddSeconds(30);
+
+        // Bound 30 rows = the 10 newest rounds: everything up to 3:40 goes (23 rounds), all of it in minutes already rolled up.
+        var first = await store.Telemetry.MaintainAsync(now, new TelemetryRetention { MaxRawRows = 30 }).Within();
+
+        Assert.Equal((5, 69, 69), (first.MinuteBuckets / 3, first.RawOverBound, first.Deleted));
+        var raw = await RawRoundsAsync(store, now);
+        Assert.Equal(10, raw.Count);
+        Assert.Equal(Start.AddSeconds(230), raw[0]);
+
+        // Bound 3 rows = one round: only 3:50 may go. 4:00 to 4:50 is the newest minute bucket (recomputed from raw
+        // rows at the next pass) and 5:00 to 5:20 is not rolled up yet, so they stay though the table is over the bound.
+        var second = await store.Telemetry.MaintainAsync(now, new TelemetryRetention { MaxRawRows = 3 }).Within();
+
+        Assert.Equal(3, second.RawOverBound);
+        raw = await RawRoundsAsync(store, now);
+        Assert.Equal(9, raw.Count);
+        Assert.Equal(Start.AddMinutes(4), raw[0]);
+
+        // Nothing was lost: every complete minute still averages its six rounds.
+        var minutes = await store.Telemetry.QueryAsync(new TelemetryQuery
+        {
+            Subject = "job/2", Since = Start, Until = Start.AddMinutes(5), Resolution = TelemetryResolution.Minute, Step = TimeSpan.FromMinutes(1),
+        }).Within();
+        Assert.Equal([2.5, 8.5, 14.5, 20.5, 26.5], minutes.Select(b => b.Average));
+        Assert.All(minutes, b => Assert.Equal(6, b.Samples));
+
+        // A minute later 4:00 to 4:50 is an older minute: its bucket is final and its raw rows may go.
+        var third = await store.Telemetry.MaintainAsync(now.AddMinutes(1), new TelemetryRetention { MaxRawRows = 3 }).Within();
+        Assert.Equal(18, third.RawOverBound);
+        Assert.Equal(3, (await RawRoundsAsync(store, now)).Count);
+    }
+
+    [Fact]
+    public async Task Maintain_OverMaxRawRows_DeletesAtMostABatchPerPass()
+    {
+        await using var store = await CreateStoreAsync().Within();
+        // 20 rounds (0:00 to 3:10) of 3 series; at 3:30 minutes 0 to 2 are rolled up, so rounds 0:00 to 1:50 may go.
+        await store.Telemetry.RecordAsync([.. Enumerable.Range(0, 20).SelectMany(i => new[]
+        {
+            new TelemetryPoint("node/a", "load_1m", Start.AddSeconds(10 * i), i),
+            new TelemetryPoint("job/1", "cpu_cores", Start.AddSeconds(10 * i), i),
+            new TelemetryPoint("job/2", "cpu_cores", Start.AddSeconds(10 * i), i),
+        })]).Within();
+        var now = Start.AddMinutes(3).AddSeconds(30);
+        var retention = new TelemetryRetention { MaxRawRows = 3, MaxRawRowsDeletedPerPass = 4 };
+
+        // A batch of 4 rows reaches into the second round, and whole rounds go: 6 rows a pass.
+        var passes = new List<int>();
+        for (var pass = 0; pass < 10; pass++)
+        {
+            passes.Add((await store.Telemetry.MaintainAsync(now, retention).Within()).RawOverBound);
+        }
+
+        Assert.Equal([6, 6, 6, 6, 6, 6, 0, 0, 0, 0], passes);
+        Assert.Equal(Start.AddMinutes(2), (await RawRoundsAsync(store, now))[0]);
+    }
+
+    [Fact]
+    public async Task Maintain_NonPositiveMaxRawRows_ThrowsAndChangesNothing()
+    {
+        await using var store = await CreateStoreAsync().Within();
+        await store.Telemetry.RecordAsync([new("node/a", "load_1m", Start, 1)]).Within();
+
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => store.Telemetry.MaintainAsync(Start.AddDays(2), new TelemetryRetention { MaxRawRows = 0 })).Within();
+        var batch = await Assert.ThrowsAsync<ArgumentException>(() => store.Telemetry.MaintainAsync(Start.AddDays(2), new TelemetryRetention { MaxRawRows = 10, MaxRawRowsDeletedPerPass = 0 })).Within();
+
+        Assert.Contains("MaxRawRows 0", error.Message, StringComparison.Ordinal);
+        Assert.Contains("MaxRawRowsDeletedPerPass 0", batch.Message, StringComparison.Ordinal);
+        Assert.Single(await RawRoundsAsync(store, Start.AddMinutes(1)));
+    }
+
+    /// <summary>The distinct instants of the raw rows up to <paramref name="until"/>, oldest first.</summary>
+    private static async Task<List<DateTimeOffset>> RawRoundsAsync(IMetadataStore store, DateTimeOffset until) =>
+        [.. (await store.Telemetry.QueryAsync(new TelemetryQuery { SubjectPrefix = "", Since = Start, Until = until, Step = TimeSpan.FromSeconds(10) }).Within())
+            .Select(b => b.At).Distinct().Order()];
+
+    [Fact]
     public async Task Record_BadPoint_ThrowsNamingItAndStoresNothing()
     {
         await using var store = await CreateStoreAsync().Within();

@@ -214,9 +214,9 @@ public sealed class FileSystemS3BackendTests : IDisposable
     public async Task PutObjectAsync_BodyFailsPartWay_LeavesOldVersionAndNoTempFile()
     {
         await _backend.CreateBucketAsync("bkt", default);
-        await _backend.PutObjectAsync("bkt", "k", new MemoryStream([1, 2, 3]), S3ObjectWrite.Default, default);
+        await _backend.PutObjectAsync("bkt", "k", new MemoryStream([1, 2, 3]), S3ObjectWrite.Default, null, default);
 
-        await Assert.ThrowsAsync<S3ProtocolException>(() => _backend.PutObjectAsync("bkt", "k", new FailingStream(1_000_000), S3ObjectWrite.Default, default));
+        await Assert.ThrowsAsync<S3ProtocolException>(() => _backend.PutObjectAsync("bkt", "k", new FailingStream(1_000_000), S3ObjectWrite.Default, null, default));
 
         var head = await _backend.HeadObjectAsync("bkt", "k", default);
         Assert.Equal(3, head.Value!.Size);
@@ -229,7 +229,7 @@ public sealed class FileSystemS3BackendTests : IDisposable
         await _backend.CreateBucketAsync("bkt", default);
         foreach (var key in new[] { "a/b", "a", "a/b/c", "a/" })
         {
-            await _backend.PutObjectAsync("bkt", key, new MemoryStream(System.Text.Encoding.UTF8.GetBytes(key)), S3ObjectWrite.Default, default);
+            await _backend.PutObjectAsync("bkt", key, new MemoryStream(System.Text.Encoding.UTF8.GetBytes(key)), S3ObjectWrite.Default, null, default);
         }
 
         var keys = new List<string>();
@@ -247,7 +247,7 @@ public sealed class FileSystemS3BackendTests : IDisposable
     public async Task DeleteBucketAsync_WithObject_IsBucketNotEmpty()
     {
         await _backend.CreateBucketAsync("bkt", default);
-        await _backend.PutObjectAsync("bkt", "k", new MemoryStream([1]), S3ObjectWrite.Default, default);
+        await _backend.PutObjectAsync("bkt", "k", new MemoryStream([1]), S3ObjectWrite.Default, null, default);
 
         Assert.Equal(S3Status.BucketNotEmpty, await _backend.DeleteBucketAsync("bkt", default));
         await _backend.DeleteObjectAsync("bkt", "k", default);

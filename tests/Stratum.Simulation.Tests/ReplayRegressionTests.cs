@@ -19,6 +19,8 @@ public sealed class ReplayRegressionTests
     [InlineData("las", 117_841.2815, 3_606, 9_305)]
     [InlineData("las-fine", 105_344.644, 2_159, 5_823)]
     [InlineData("las-fine-q5m", 105_470.247, 1_791, 6_089)]
+    // Measured from the committed planning engine before the preemption-search bound and its allocation work.
+    [InlineData("default", 104_040.361, 1_965, 6_052)]
     public void Run_PhillySliceOnSixteenNodes_DecidesAsBefore(string policy, double avgJctSeconds, int preemptions, int passes)
     {
         if (!File.Exists(TracePath))

@@ -3,14 +3,15 @@ using Spectre.Console;
 
 namespace Stratum.Cli.Commands;
 
-/// <summary><c>stratum store keys create|ls|delete</c>: access keys for the S3 endpoint (docs/s3.md).</summary>
+/// <summary><c>stratum store keys create|ls|rotate|delete</c>: access keys for the S3 endpoint (docs/s3.md).</summary>
 public static class StoreKeysCommand
 {
     public static Command Create(CliEnvironment environment)
     {
-        var command = new Command("keys", "Create, list and delete access keys for the S3 endpoint");
+        var command = new Command("keys", "Create, list, rotate and delete access keys for the S3 endpoint");
         command.Subcommands.Add(CreateKey(environment));
         command.Subcommands.Add(List(environment));
+        command.Subcommands.Add(Rotate(environment));
         command.Subcommands.Add(Delete(environment));
         return command;
     }
@@ -49,6 +50,19 @@ public static class StoreKeysCommand
             }
 
             run.Terminal.Result(table);
+            return ExitCodes.Ok;
+        });
+    }
+
+    private static Command Rotate(CliEnvironment environment)
+    {
+        var id = new Argument<string>("id") { Description = "The access key id (from keys ls)" };
+        var command = new Command("rotate", "Give a key a new secret; prints {accessKeyId, secretAccessKey} as JSON once, and the old secret stops working at once") { id };
+        return command.WithAction(environment, async run =>
+        {
+            var rotated = await run.Client.RotateS3KeyAsync(run.Get(id)!, run.CancellationToken);
+            run.Terminal.WriteJson(new { accessKeyId = rotated.AccessKeyId, secretAccessKey = rotated.SecretAccessKey, user = rotated.User, createdAt = rotated.CreatedAt });
+            run.Terminal.Note($"S3 key {rotated.AccessKeyId} has a new secret; the old one no longer signs requests. Store the new one now, it is not shown again");
             return ExitCodes.Ok;
         });
     }

@@ -28,6 +28,9 @@ public sealed class FileSystemS3Backend : IS3Backend
     private readonly string _root;
     private readonly TimeProvider _time;
 
+    // Held from a conditional write's check to its rename, and by every other publish, so no write lands in between.
+    private readonly SemaphoreSlim _publish = new(1, 1);
+
     public FileSystemS3Backend(string root, TimeProvider time)
     {
         _root = Path.GetFullPath(root);
@@ -88,7 +91,7 @@ public sealed class FileSystemS3Backend : IS3Backend
         return Task.FromResult(S3Status.Ok);
     }
 
-    public async Task<S3Outcome<S3ObjectInfo>> PutObjectAsync(string bucket, string key, Stream body, S3ObjectWrite write, CancellationToken cancellationToken)
+    public async Task<S3Outcome<S3ObjectInfo>> PutObjectAsync(string bucket, string key, Stream body, S3ObjectWrite write, S3WriteCondition? condition, CancellationToken cancellationToken)
     {
         if (!BucketExists(bucket))
         {
@@ -100,6 +103,7 @@ public sealed class FileSystemS3Backend : IS3Backend
             ObjectPath(bucket, key),
             async (file, md5, ct) => await CopyHashingAsync(body, file, md5, ct),
             (size, etag) => new ObjectHeader(key, size, etag, _time.GetUtcNow(), write.ContentType, new Dictionary<string, string>(write.Metadata)),
+            condition,
             cancellationToken);
     }
 
@@ -156,7 +160,7 @@ public sealed class FileSystemS3Backend : IS3Backend
         return Task.FromResult(S3Status.Ok);
     }
 
-    public async Task<S3Outcome<S3ObjectInfo>> CopyObjectAsync(string sourceBucket, string sourceKey, string bucket, string key, S3ObjectWrite? replace, CancellationToken cancellationToken)
+    public async Task<S3Outcome<S3ObjectInfo>> CopyObjectAsync(string sourceBucket, string sourceKey, string bucket, string key, S3ObjectWrite? replace, S3WriteCondition? condition, CancellationToken cancellationToken)
     {
         if (!BucketExists(bucket))
         {
@@ -171,7 +175,7 @@ public sealed class FileSystemS3Backend : IS3Backend
 
         await using var content = source.Value!;
         var write = replace ?? new S3ObjectWrite(content.Info.ContentType, content.Info.Metadata);
-        return await PutObjectAsync(bucket, key, content.Data, write, cancellationToken);
+        return await PutObjectAsync(bucket, key, content.Data, write, condition, cancellationToken);
     }
 
     public async IAsyncEnumerable<S3ObjectInfo> ListObjectsAsync(string bucket, string prefix, string? startAfter, [EnumeratorCancellation] CancellationToken cancellationToken)
@@ -229,6 +233,7 @@ public sealed class FileSystemS3Backend : IS3Backend
             Path.Combine(UploadDir(bucket, uploadId), PartName(partNumber)),
             async (file, md5, ct) => await CopyHashingAsync(body, file, md5, ct),
             (size, etag) => new ObjectHeader(string.Empty, size, etag, _time.GetUtcNow(), string.Empty, []),
+            condition: null,
             cancellationToken);
         var info = written.Value!;
         return new S3PartInfo(partNumber, info.Size, info.ETag, info.LastModified);
@@ -256,7 +261,7 @@ public sealed class FileSystemS3Backend : IS3Backend
         return parts;
     }
 
-    public async Task<S3Outcome<S3ObjectInfo>> CompleteMultipartUploadAsync(string bucket, string key, string uploadId, IReadOnlyList<int> partNumbers, string etag, CancellationToken cancellationToken)
+    public async Task<S3Outcome<S3ObjectInfo>> CompleteMultipartUploadAsync(string bucket, string key, string uploadId, IReadOnlyList<int> partNumbers, string etag, S3WriteCondition? condition, CancellationToken cancellationToken)
     {
         var upload = await FindUploadAsync(bucket, key, uploadId, cancellationToken);
         if (!upload.IsOk)
@@ -283,8 +288,13 @@ public sealed class FileSystemS3Backend : IS3Backend
                 return total;
             },
             (size, _) => new ObjectHeader(key, size, etag, _time.GetUtcNow(), record.ContentType, record.Metadata),
+            condition,
             cancellationToken);
-        Directory.Delete(dir, recursive: true);
+        if (result.IsOk)
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+
         return result;
     }
 
@@ -382,13 +392,15 @@ public sealed class FileSystemS3Backend : IS3Backend
     /// <summary>
     /// Streams a body into a temp file, appends the header, fsyncs and renames it over
     /// <paramref name="finalPath"/>. If the body throws (a bad signature or checksum found at its end)
-    /// the temp file is removed and nothing becomes visible.
+    /// the temp file is removed and nothing becomes visible; so it is when <paramref name="condition"/> does not
+    /// hold against the object there at the moment of the rename.
     /// </summary>
     private async Task<S3Outcome<S3ObjectInfo>> WriteObjectFileAsync(
         string bucket,
         string finalPath,
         Func<FileStream, IncrementalHash, CancellationToken, Task<long>> writeBody,
         Func<long, string, ObjectHeader> makeHeader,
+        S3WriteCondition? condition,
         CancellationToken cancellationToken)
     {
         var tmp = Path.Combine(BucketDir(bucket), "tmp", Guid.NewGuid().ToString("N"));
@@ -410,8 +422,27 @@ public sealed class FileSystemS3Backend : IS3Backend
                 file.Flush(flushToDisk: true);
             }
 
-            File.Move(tmp, finalPath, overwrite: true);
-            DirectorySync.Sync(Path.GetDirectoryName(finalPath)!);
+            await _publish.WaitAsync(cancellationToken);
+            try
+            {
+                if (condition is not null)
+                {
+                    var current = await TryReadHeaderAsync(finalPath, cancellationToken);
+                    var status = condition.Check(current?.ETag);
+                    if (status != S3Status.Ok)
+                    {
+                        return status;
+                    }
+                }
+
+                File.Move(tmp, finalPath, overwrite: true);
+                DirectorySync.Sync(Path.GetDirectoryName(finalPath)!);
+            }
+            finally
+            {
+                _publish.Release();
+            }
+
             return header.ToInfo();
         }
         finally

@@ -9,6 +9,9 @@ public enum S3Status
     NoSuchUpload,
     BucketAlreadyExists,
     BucketNotEmpty,
+
+    /// <summary>A conditional write's If-Match or If-None-Match did not hold when the write was to take effect.</summary>
+    PreconditionFailed,
 }
 
 /// <summary>A backend result: a value when <see cref="Status"/> is <see cref="S3Status.Ok"/>.</summary>
@@ -36,6 +39,39 @@ public sealed record S3ObjectInfo(
 public sealed record S3ObjectWrite(string ContentType, IReadOnlyDictionary<string, string> Metadata)
 {
     public static readonly S3ObjectWrite Default = new("binary/octet-stream", new Dictionary<string, string>());
+}
+
+/// <summary>
+/// The precondition of a conditional write (PutObject, CopyObject, CompleteMultipartUpload):
+/// <c>If-None-Match: *</c> (<see cref="IfNoneMatchAny"/>: only when the key does not exist) and/or
+/// <c>If-Match</c> (<see cref="IfMatch"/>: the ETags, unquoted, of which the current object must have one;
+/// <c>*</c> accepts any existing object). A backend evaluates it at the moment the write takes effect, with
+/// no other write to the key in between, because a check made before the body streamed would let a
+/// concurrent writer slip in and be overwritten.
+/// </summary>
+public sealed record S3WriteCondition(IReadOnlyList<string>? IfMatch, bool IfNoneMatchAny)
+{
+    /// <summary>
+    /// Ok when the write may go ahead over the object whose ETag is <paramref name="currentETag"/> (null: no
+    /// object). AWS answers If-Match on a missing key with 404 NoSuchKey, and any other failure with 412.
+    /// </summary>
+    public S3Status Check(string? currentETag)
+    {
+        if (IfMatch is not null)
+        {
+            if (currentETag is null)
+            {
+                return S3Status.NoSuchKey;
+            }
+
+            if (!IfMatch.Any(tag => tag == "*" || string.Equals(tag, currentETag, StringComparison.OrdinalIgnoreCase)))
+            {
+                return S3Status.PreconditionFailed;
+            }
+        }
+
+        return IfNoneMatchAny && currentETag is not null ? S3Status.PreconditionFailed : S3Status.Ok;
+    }
 }
 
 public sealed record S3PartInfo(int PartNumber, long Size, string ETag, DateTimeOffset LastModified);
@@ -74,8 +110,11 @@ public interface IS3Backend
     /// <summary>Ok, NoSuchBucket or BucketNotEmpty.</summary>
     Task<S3Status> DeleteBucketAsync(string bucket, CancellationToken cancellationToken);
 
-    /// <summary>Stores the body under the key; the result's ETag is the hex MD5 of the bytes stored.</summary>
-    Task<S3Outcome<S3ObjectInfo>> PutObjectAsync(string bucket, string key, Stream body, S3ObjectWrite write, CancellationToken cancellationToken);
+    /// <summary>
+    /// Stores the body under the key; the result's ETag is the hex MD5 of the bytes stored. With a
+    /// <paramref name="condition"/>, stores nothing and answers its status when it does not hold at commit.
+    /// </summary>
+    Task<S3Outcome<S3ObjectInfo>> PutObjectAsync(string bucket, string key, Stream body, S3ObjectWrite write, S3WriteCondition? condition, CancellationToken cancellationToken);
 
     Task<S3Outcome<S3ObjectInfo>> HeadObjectAsync(string bucket, string key, CancellationToken cancellationToken);
 
@@ -85,7 +124,7 @@ public interface IS3Backend
     Task<S3Status> DeleteObjectAsync(string bucket, string key, CancellationToken cancellationToken);
 
     /// <summary>Copies an object; <paramref name="replace"/> null keeps the source's content type and metadata.</summary>
-    Task<S3Outcome<S3ObjectInfo>> CopyObjectAsync(string sourceBucket, string sourceKey, string bucket, string key, S3ObjectWrite? replace, CancellationToken cancellationToken);
+    Task<S3Outcome<S3ObjectInfo>> CopyObjectAsync(string sourceBucket, string sourceKey, string bucket, string key, S3ObjectWrite? replace, S3WriteCondition? condition, CancellationToken cancellationToken);
 
     /// <summary>
     /// Objects whose key starts with <paramref name="prefix"/> and sorts after <paramref name="startAfter"/>
@@ -104,9 +143,11 @@ public interface IS3Backend
 
     /// <summary>
     /// Concatenates the named parts (already validated by the endpoint) into the object and ends the
-    /// upload. <paramref name="etag"/> is the object's ETag, computed by the endpoint.
+    /// upload. <paramref name="etag"/> is the object's ETag, computed by the endpoint. When
+    /// <paramref name="condition"/> does not hold at commit, nothing is stored and the upload stays, so the
+    /// client can abort it (or retry once the key is as it expects).
     /// </summary>
-    Task<S3Outcome<S3ObjectInfo>> CompleteMultipartUploadAsync(string bucket, string key, string uploadId, IReadOnlyList<int> partNumbers, string etag, CancellationToken cancellationToken);
+    Task<S3Outcome<S3ObjectInfo>> CompleteMultipartUploadAsync(string bucket, string key, string uploadId, IReadOnlyList<int> partNumbers, string etag, S3WriteCondition? condition, CancellationToken cancellationToken);
 
     /// <summary>Ok, NoSuchBucket or NoSuchUpload.</summary>
     Task<S3Status> AbortMultipartUploadAsync(string bucket, string key, string uploadId, CancellationToken cancellationToken);

@@ -320,21 +320,23 @@ internal sealed class CapacityIndex
                 max = Math.Max(max, _devices[t][n].Length);
             }
 
-            var members = new List<int>[max + 1];
+            // Straight into the sets, nodes in ascending order: a list and a sort per bucket on every pass
+            // were a large share of what a default replay's garbage collector had to clear.
+            var sets = new SortedSet<int>[max + 1];
             for (var c = 0; c <= max; c++)
             {
-                members[c] = [];
+                sets[c] = [];
             }
 
             for (var n = 0; n < _nodes.Length; n++)
             {
                 if (_nodes[n].State == NodeState.Ready && _devices[t][n].Length > 0)
                 {
-                    members[Free(t, n)].Add(n);
+                    sets[Free(t, n)].Add(n);
                 }
             }
 
-            buckets[t] = [.. members.Select(m => new SortedSet<int>(m))];
+            buckets[t] = sets;
         }
 
         return buckets;
@@ -525,19 +527,26 @@ internal sealed class CapacityIndex
     /// <summary>Hands out one replica on node <paramref name="n"/>, which must accept it; returns the device indices, lowest first.</summary>
     public int[] Take(int n, ReplicaRequest replica)
     {
-        var taken = new List<int>();
+        // Counted first so that the indices go straight into their array (a list per take added up over a replay).
+        var count = 0;
+        for (var i = 0; i < replica.Types.Count; i++)
+        {
+            count += Math.Max(0, Math.Min(replica.Counts[i], BitOperations.PopCount(_mask[_typeIndex[replica.Types[i]]][n])));
+        }
+
+        var indices = count == 0 ? Array.Empty<int>() : new int[count];
+        var filled = 0;
         for (var i = 0; i < replica.Types.Count; i++)
         {
             var t = _typeIndex[replica.Types[i]];
             var mask = _mask[t][n];
             for (var k = 0; k < replica.Counts[i] && mask != 0; k++)
             {
-                taken.Add(_devices[t][n][BitOperations.TrailingZeroCount(mask)]);
+                indices[filled++] = _devices[t][n][BitOperations.TrailingZeroCount(mask)];
                 mask &= mask - 1;
             }
         }
 
-        var indices = taken.ToArray();
         Array.Sort(indices);
         Adjust(n, replica, indices, -1);
         return indices;
@@ -574,7 +583,8 @@ internal sealed class CapacityIndex
                 continue;
             }
 
-            var before = FreeCounts(n);
+            var before = new int[_mask.Length];
+            FreeCounts(n, before);
             _cpu[n] = Math.Min(_cpu[n], other._cpu[n]);
             _memory[n] = Math.Min(_memory[n], other._memory[n]);
             for (var t = 0; t < _mask.Length; t++)
@@ -611,7 +621,13 @@ internal sealed class CapacityIndex
 
     private void Adjust(int n, ReplicaRequest replica, IReadOnlyList<int> indices, int sign)
     {
-        var before = _buckets is null ? null : FreeCounts(n);
+        // On the stack: an array per change was most of what a what-if copy allocated.
+        Span<int> before = _buckets is null ? [] : _mask.Length <= 16 ? stackalloc int[_mask.Length] : new int[_mask.Length];
+        if (_buckets is not null)
+        {
+            FreeCounts(n, before);
+        }
+
         _cpu[n] += sign * replica.CpuMillis;
         _memory[n] += sign * replica.MemoryBytes;
         for (var i = 0; i < replica.Types.Count; i++)
@@ -622,8 +638,9 @@ internal sealed class CapacityIndex
             }
         }
 
-        foreach (var index in indices)
+        for (var k = 0; k < indices.Count; k++)
         {
+            var index = indices[k];
             for (var t = 0; t < _devices.Length; t++)
             {
                 var position = Array.IndexOf(_devices[t][n], index);
@@ -635,24 +652,21 @@ internal sealed class CapacityIndex
             }
         }
 
-        if (before is not null)
+        if (_buckets is not null)
         {
             Rebucket(n, before);
         }
     }
 
-    private int[] FreeCounts(int n)
+    private void FreeCounts(int n, Span<int> counts)
     {
-        var counts = new int[_mask.Length];
         for (var t = 0; t < counts.Length; t++)
         {
             counts[t] = Free(t, n);
         }
-
-        return counts;
     }
 
-    private void Rebucket(int n, int[] before)
+    private void Rebucket(int n, ReadOnlySpan<int> before)
     {
         if (_buckets is null || _nodes[n].State != NodeState.Ready)
         {

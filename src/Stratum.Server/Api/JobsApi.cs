@@ -92,7 +92,7 @@ public static class JobsApi
     }
 
     private static async Task<IResult> ListAsync(
-        HttpContext context, IMetadataStore store, ClusterCache cache, SchedulerView view, CancellationToken cancellationToken,
+        HttpContext context, IMetadataStore store, ClusterCache cache, SchedulerView view, Jobs.JobDataSteps steps, CancellationToken cancellationToken,
         string[]? project = null, string[]? state = null, string? owner = null, int? limit = null, string? cursor = null)
     {
         var caller = context.Caller();
@@ -145,14 +145,14 @@ public static class JobsApi
             Limit = limit ?? 100,
         }, cancellationToken);
         return Results.Ok(new PageDto<JobDto>(
-            page.Jobs.Select(j => j.ToDto(view.Pending(j.Id)?.Reason)).ToList(),
+            page.Jobs.Select(j => j.ToDto(view.Pending(j.Id)?.Reason, steps.Phase(j.Id))).ToList(),
             page.NextBeforeId?.ToString(CultureInfo.InvariantCulture)));
     }
 
-    private static async Task<IResult> GetAsync(long id, HttpContext context, IMetadataStore store, SchedulerView view, CancellationToken cancellationToken)
+    private static async Task<IResult> GetAsync(long id, HttpContext context, IMetadataStore store, SchedulerView view, Jobs.JobDataSteps steps, CancellationToken cancellationToken)
     {
         var (job, denied) = await FindAsync(id, context.Caller(), ProjectRole.Viewer, store, cancellationToken);
-        return denied ?? Results.Ok(job!.ToDto(view.Pending(id)?.Reason));
+        return denied ?? Results.Ok(job!.ToDto(view.Pending(id)?.Reason, steps.Phase(id)));
     }
 
     private static async Task<IResult> CancelAsync(

@@ -18,7 +18,7 @@ public static class Mapping
         resources.CpuMillis,
         resources.MemoryBytes);
 
-    public static JobDto ToDto(this Job job, string? liveReason = null)
+    public static JobDto ToDto(this Job job, string? liveReason = null, string? dataPhase = null)
     {
         var first = job.Attempts.Count > 0 ? job.Attempts[0] : null;
         var last = job.CurrentAttempt;
@@ -29,7 +29,7 @@ public static class Mapping
             Project = job.Spec.Project,
             Owner = job.Owner,
             State = job.State.ToWire(),
-            Reason = job.State.IsQueued() && liveReason is not null ? liveReason : job.Reason,
+            Reason = job.State.IsQueued() && liveReason is not null ? liveReason : job.State == JobState.Running && dataPhase is not null ? dataPhase : job.Reason,
             Command = job.Spec.Command,
             Resources = job.Spec.Resources.ToDto(),
             Replicas = job.Spec.Replicas,

@@ -8,7 +8,8 @@ namespace Stratum.Server.Api;
 
 /// <summary>
 /// Access keys of the S3 endpoint, for the caller: create (the secret is returned once), list (ids only),
-/// delete. Admins list everyone's keys and may delete any; each change is audited with the key id, never the secret.
+/// rotate (a new secret, returned once; the old one stops at once), delete. Admins list everyone's keys and
+/// may rotate or delete any; each change is audited with the key id, never the secret.
 /// </summary>
 public static class S3KeysApi
 {
@@ -18,6 +19,7 @@ public static class S3KeysApi
         keys.MapPost("", CreateAsync).WithName("CreateS3Key");
         keys.MapGet("", ListAsync).WithName("ListS3Keys");
         keys.MapDelete("/{id}", DeleteAsync).WithName("DeleteS3Key");
+        keys.MapPost("/{id}/rotate", RotateAsync).WithName("RotateS3Key");
     }
 
     private static async Task<IResult> CreateAsync(HttpContext context, IMetadataStore store, DataDirectoryPath dataDirectory, TimeProvider time, CancellationToken cancellationToken)
@@ -42,6 +44,41 @@ public static class S3KeysApi
         var caller = context.Caller();
         var keys = await store.S3Keys.ListAsync(caller.IsAdmin ? null : caller.Name, cancellationToken);
         return Results.Ok(keys.Select(k => new S3KeyDto { AccessKeyId = k.Id, User = k.UserName, CreatedAt = k.CreatedAt }).ToList());
+    }
+
+    private static async Task<IResult> RotateAsync(
+        string id, HttpContext context, IMetadataStore store, DataDirectoryPath dataDirectory, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var caller = context.Caller();
+        if (!S3AccessKeys.LooksLikeId(id))
+        {
+            return Problems.Validation("id", $"'{id}' is not an S3 access key id (20 characters starting with {S3AccessKeys.IdPrefix})");
+        }
+
+        // As for delete: someone else's key answers like a missing one.
+        var key = await store.S3Keys.GetAsync(id, cancellationToken);
+        if (key is null || (key.UserName != caller.Name && !caller.IsAdmin))
+        {
+            return Problems.NotFound($"S3 access key '{id}'");
+        }
+
+        var now = time.GetUtcNow();
+        var rotated = await S3AccessKeys.RotateAsync(
+            store, S3SecretBox.ForDataDirectory(dataDirectory.Path), key, caller.Audit(now, "s3key.rotate", $"s3key/{id}", $"of {key.UserName}"), cancellationToken);
+        if (rotated is null)
+        {
+            return Problems.NotFound($"S3 access key '{id}'");
+        }
+
+        // The endpoint caches found keys; dropping this one makes the old secret fail from the next request.
+        context.RequestServices.GetService<S3EndpointService>()?.Forget(id);
+        return Results.Ok(new CreatedS3KeyDto
+        {
+            AccessKeyId = rotated.AccessKeyId,
+            SecretAccessKey = rotated.SecretAccessKey,
+            User = rotated.UserName,
+            CreatedAt = rotated.CreatedAt,
+        });
     }
 
     private static async Task<IResult> DeleteAsync(string id, HttpContext context, IMetadataStore store, TimeProvider time, CancellationToken cancellationToken)

@@ -19,6 +19,9 @@ namespace Stratum.Server.Control;
 /// write it makes carries the term's fencing token, and before each launch or signal it checks that the
 /// term is still current, so a replica that lost the lease stops at once and never acts twice for a job.
 /// The first pass of a new term is a reconciliation like the first after a restart.
+/// Moving a job's data to and from the store is not done here but by <see cref="Jobs.JobDataSteps"/> in the
+/// background: an attempt being prepared holds its placement (it is stored Running) and launches at the first pass
+/// after its data is in place; an ended attempt's new state is stored at the first pass after its commits are made.
 /// </summary>
 public sealed partial class ClusterController(
     IMetadataStore store,
@@ -30,6 +33,7 @@ public sealed partial class ClusterController(
     StratumMetrics metrics,
     LeaderElector leadership,
     Jobs.JobStoreData jobData,
+    Jobs.JobDataSteps dataSteps,
     ServerOptions options,
     TimeProvider time,
     ILogger<ClusterController> logger) : BackgroundService
@@ -100,6 +104,9 @@ public sealed partial class ClusterController(
             var interval = options.ReconcileInterval < options.SchedulingInterval ? options.ReconcileInterval : options.SchedulingInterval;
             await signal.WaitAsync(interval, time, stoppingToken);
         }
+
+        // A step cut short is done again by the next leader or the next start: nothing of it was recorded as done.
+        await dataSteps.StopAsync();
     }
 
     /// <summary>
@@ -110,6 +117,7 @@ public sealed partial class ClusterController(
     {
         if (leadership.CurrentFence is not { } fence)
         {
+            dataSteps.CancelAll();
             return false;
         }
 
@@ -117,6 +125,7 @@ public sealed partial class ClusterController(
         {
             // A new term: what an earlier term of this replica remembered may be stale.
             _terminated.Clear();
+            dataSteps.CancelAll();
             Volatile.Write(ref _passesAsLeader, 0);
             _historyLoaded = false;
         }
@@ -139,10 +148,45 @@ public sealed partial class ClusterController(
         var signals = new List<(Job Job, JobAttempt Attempt, ReplicaSignal Signal)>();
         var relaunches = new List<Job>();
         var now = time.GetUtcNow();
+        var stepsStored = new List<long>();
+        var prepareDone = new List<Job>();
+        dataSteps.Retain(active.Where(j => j.State == JobState.Running).Select(j => j.Id).ToHashSet());
         foreach (var job in active.Where(j => j.State == JobState.Running))
         {
             if (job.CurrentAttempt is not { } attempt)
             {
+                continue;
+            }
+
+            if (dataSteps.HasPrepare(job.Id, attempt.Number) || !jobData.IsPrepared(job, attempt))
+            {
+                // Its data is (or was until now) being put in place: nothing was launched, so there is nothing to observe yet.
+                var prepared = dataSteps.Prepare(job, attempt);
+                if (prepared.Status == Jobs.JobDataSteps.PrepareStatus.Ready)
+                {
+                    prepareDone.Add(job);
+                    continue;
+                }
+
+                Job? ended = prepared.Status switch
+                {
+                    Jobs.JobDataSteps.PrepareStatus.Failed => Jobs.JobStoreData.FailedBeforeStart(job, prepared.Reason!, now),
+                    Jobs.JobDataSteps.PrepareStatus.Stopped => Jobs.JobStoreData.StoppedBeforeStart(job, now),
+                    _ => null,
+                };
+                if (ended is not null)
+                {
+                    if (prepared.Status == Jobs.JobDataSteps.PrepareStatus.Failed)
+                    {
+                        LogPrepareFailed(job.Id, prepared.Reason!);
+                    }
+
+                    lifecycleUpdates.Add(ended);
+                    lifecycleBefore.Add(job);
+                    stepsStored.Add(job.Id);
+                    jobs[job.Id] = ended with { Version = job.Version + 1 };
+                }
+
                 continue;
             }
 
@@ -151,8 +195,21 @@ public sealed partial class ClusterController(
             var step = JobLifecycle.Next(job, observation, now, options.StopGracePeriod);
             if (step.Updated is { } next)
             {
-                // An ended attempt's checkpoint and outputs go to the store before the new state is stored.
-                var updated = await jobData.AfterAttemptAsync(job, next, cancellationToken);
+                // An ended attempt's checkpoint and outputs go to the store before the new state is stored, so
+                // "Succeeded" means its outputs are committed. Until they are, the job stays Running as stored.
+                var updated = next;
+                if (next.State != JobState.Running && Jobs.JobStoreData.UsesStore(next.Spec))
+                {
+                    if (dataSteps.Close(job, next) is not { } closed)
+                    {
+                        continue;
+                    }
+
+                    // Closed from the pass that first saw the end; stored over this pass's version of the job.
+                    updated = closed with { Version = job.Version };
+                    stepsStored.Add(job.Id);
+                }
+
                 lifecycleUpdates.Add(updated);
                 lifecycleBefore.Add(job);
                 jobs[job.Id] = updated with { Version = job.Version + 1 };
@@ -176,6 +233,11 @@ public sealed partial class ClusterController(
             return true;
         }
 
+        foreach (var id in stepsStored)
+        {
+            dataSteps.Forget(id);
+        }
+
         for (var i = 0; i < lifecycleUpdates.Count; i++)
         {
             var updated = lifecycleUpdates[i];
@@ -195,7 +257,17 @@ public sealed partial class ClusterController(
         {
             EnsureLeading(fence);
             LogRelaunching(job.Id, job.CurrentAttempt!.Number);
-            await LaunchAsync(job, fence, cancellationToken);
+            await LaunchAsync(job, cancellationToken);
+        }
+
+        foreach (var job in prepareDone)
+        {
+            EnsureLeading(fence);
+            dataSteps.Forget(job.Id);
+            if (await LaunchAsync(job, cancellationToken))
+            {
+                LogJobStarted(job.Id, job.CurrentAttempt!.Number, string.Join(",", job.CurrentAttempt.Placement.Select(p => p.Node).Distinct()));
+            }
         }
 
         // 2. Schedule what is queued onto what is free.
@@ -257,6 +329,7 @@ public sealed partial class ClusterController(
         }
 
         view.Publish(now, decisions.Pending, queuedSummaries);
+        view.PublishSnapshot(snapshot);
         foreach (var job in decisionUpdates)
         {
             jobs[job.Id] = job with { Version = job.Version + 1 };
@@ -269,7 +342,15 @@ public sealed partial class ClusterController(
             EnsureLeading(fence);
             metrics.JobPreempted(job);
             LogPreempting(job.Id, job.Stop!.Reason);
-            await SignalAsync(job, job.CurrentAttempt!, ReplicaSignal.Terminate, cancellationToken);
+            if (jobData.IsPrepared(job, job.CurrentAttempt!))
+            {
+                await SignalAsync(job, job.CurrentAttempt!, ReplicaSignal.Terminate, cancellationToken);
+            }
+            else
+            {
+                // Nothing launched yet: the next pass stops its prepare step and queues it again.
+                signal.Wake();
+            }
         }
 
         foreach (var job in starting)
@@ -278,7 +359,15 @@ public sealed partial class ClusterController(
             // launch to the new leader, which finds the attempt without a launch record and launches it.
             EnsureLeading(fence);
             metrics.JobStarted(job, now);
-            if (await LaunchAsync(job with { Version = job.Version + 1 }, fence, cancellationToken))
+            if (!jobData.IsPrepared(job, job.CurrentAttempt!))
+            {
+                // Its data goes in place in the background, holding the placement; a later pass launches it.
+                dataSteps.Prepare(job with { Version = job.Version + 1 }, job.CurrentAttempt!);
+                LogPreparing(job.Id, job.CurrentAttempt!.Number);
+                continue;
+            }
+
+            if (await LaunchAsync(job with { Version = job.Version + 1 }, cancellationToken))
             {
                 LogJobStarted(job.Id, job.CurrentAttempt!.Number, string.Join(",", job.CurrentAttempt.Placement.Select(p => p.Node).Distinct()));
             }
@@ -320,27 +409,8 @@ public sealed partial class ClusterController(
         }
     }
 
-    private async Task<bool> LaunchAsync(Job job, LeaderFence fence, CancellationToken cancellationToken)
+    private async Task<bool> LaunchAsync(Job job, CancellationToken cancellationToken)
     {
-        try
-        {
-            await jobData.PrepareAsync(job, job.CurrentAttempt!, cancellationToken);
-        }
-        catch (Jobs.JobStoreException e)
-        {
-            // Its inputs or checkpoint could not be put in place: it fails with that reason rather than
-            // starting without its data.
-            LogLaunchFailed(e, job.Id);
-            var failed = Jobs.JobStoreData.FailedBeforeStart(job, e.Message, time.GetUtcNow());
-            if (await store.Jobs.UpdateFencedAsync([failed], fence, cancellationToken))
-            {
-                metrics.JobFinished(failed);
-            }
-
-            signal.Wake();
-            return false;
-        }
-
         try
         {
             await executor.LaunchAsync(job, job.CurrentAttempt!, cancellationToken);
@@ -404,6 +474,12 @@ public sealed partial class ClusterController(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} replica {Rank} {Stream} log passed its size limit and was rotated")]
     private partial void LogRotated(long jobId, int rank, LogStream stream);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} attempt {Attempt} placed; its data is being put in place before it launches")]
+    private partial void LogPreparing(long jobId, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} could not start: {Reason}")]
+    private partial void LogPrepareFailed(long jobId, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Preempting job {JobId}: {Reason}")]
     private partial void LogPreempting(long jobId, string reason);

@@ -21,6 +21,17 @@ public sealed class SchedulerView
 
     public PendingDecision? Pending(long jobId) => _current.Pending.GetValueOrDefault(jobId);
 
+    private volatile ClusterSnapshot? _lastSnapshot;
+
+    /// <summary>
+    /// What the last pass was given (nodes, projects, running jobs, decayed usage): the fair-share state the
+    /// queue was ordered by, for <c>GET /api/v1/fair-share</c>. Null before the first pass. Only a reference is
+    /// kept: the snapshot is immutable and replaced whole by the next pass.
+    /// </summary>
+    public ClusterSnapshot? LastSnapshot => _lastSnapshot;
+
+    public void PublishSnapshot(ClusterSnapshot snapshot) => _lastSnapshot = snapshot;
+
     /// <summary>Queued jobs placed before <paramref name="jobId"/> in the last pass, in queue order.</summary>
     public IReadOnlyList<QueuedJobSummary> Ahead(long jobId)
     {

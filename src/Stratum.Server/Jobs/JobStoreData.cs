@@ -40,6 +40,21 @@ public sealed partial class JobStoreData(StoreServices store, JobDirectories dir
 
     public static bool UsesStore(JobSpec spec) => spec.Inputs.Count > 0 || spec.Outputs.Count > 0 || spec.Checkpoints is not null;
 
+    /// <summary>Whether an attempt of the spec has anything to put in place before it starts (inputs or a checkpoint).</summary>
+    public static bool NeedsPreparing(JobSpec spec) => spec.Inputs.Count > 0 || spec.Checkpoints is not null;
+
+    /// <summary>
+    /// Called before each input file is put in place. For tests: a checkout held here is a checkout as slow as
+    /// the test wants, without moving hundreds of megabytes through a shared machine.
+    /// </summary>
+    public Func<long, CancellationToken, Task>? BeforeInputFile { get; set; }
+
+    /// <summary>Called before each of an ended attempt's commits, for tests in the same way as <see cref="BeforeInputFile"/>.</summary>
+    public Func<long, CancellationToken, Task>? BeforeCommits { get; set; }
+
+    /// <summary>Whether the attempt's data is in place (or it has none), so its replicas may be launched.</summary>
+    public bool IsPrepared(Job job, JobAttempt attempt) => !NeedsPreparing(job.Spec) || File.Exists(PreparedRecord(job.Id, attempt.Number));
+
     /// <summary>The record of what <see cref="PrepareAsync"/> did for an attempt; its presence means the attempt is prepared.</summary>
     public string PreparedRecord(long jobId, int attempt) =>
         Path.Combine(directories.JobDirectory(jobId), "store", "attempt-" + attempt.ToString(CultureInfo.InvariantCulture) + ".json");
@@ -49,10 +64,11 @@ public sealed partial class JobStoreData(StoreServices store, JobDirectories dir
     /// <summary>
     /// Puts the attempt's inputs and checkpoint in place; once per attempt (a relaunch of a replica after a crash
     /// must not pull files from under replicas already running). Throws <see cref="JobStoreException"/> naming what failed.
+    /// <paramref name="report"/> hears where it is, in words, for the job's view.
     /// </summary>
-    public async Task PrepareAsync(Job job, JobAttempt attempt, CancellationToken cancellationToken)
+    public async Task PrepareAsync(Job job, JobAttempt attempt, CancellationToken cancellationToken, Action<string>? report = null)
     {
-        if (!UsesStore(job.Spec) || File.Exists(PreparedRecord(job.Id, attempt.Number)))
+        if (IsPrepared(job, attempt))
         {
             return;
         }
@@ -63,13 +79,17 @@ public sealed partial class JobStoreData(StoreServices store, JobDirectories dir
             .Select(p => job.Spec.WorkingDirectory ?? directories.WorkingDirectory(job.Id, p.Rank))
             .Distinct(StringComparer.Ordinal)
             .ToList();
-        foreach (var input in job.Spec.Inputs)
+        for (var i = 0; i < job.Spec.Inputs.Count; i++)
         {
+            var input = job.Spec.Inputs[i];
+            var named = input.Path is null ? input.Pinned : $"{input.Pinned}:{input.Path}";
+            var which = job.Spec.Inputs.Count == 1 ? named : $"{named} ({i + 1} of {job.Spec.Inputs.Count})";
             foreach (var workingDirectory in workingDirectories)
             {
                 try
                 {
-                    record.Inputs.Add(await MountAsync(input, workingDirectory, cancellationToken));
+                    record.Inputs.Add(await MountAsync(job.Id, input, workingDirectory, cancellationToken, (done, total) =>
+                        report?.Invoke(total is { } all ? $"preparing inputs: {which}, {done} of {all} files" : $"preparing inputs: {which}, {done} files so far")));
                 }
                 catch (Exception e) when (e is not OperationCanceledException and not JobStoreException)
                 {
@@ -81,6 +101,7 @@ public sealed partial class JobStoreData(StoreServices store, JobDirectories dir
         if (job.Spec.Checkpoints is { } checkpoints)
         {
             var branch = checkpoints.BranchFor(job.Id);
+            report?.Invoke($"restoring the checkpoint from {checkpoints.Repository}@{branch}");
             try
             {
                 record.RestoredCheckpoint = await RestoreCheckpointAsync(job.Id, checkpoints.Repository, branch, cancellationToken);
@@ -108,7 +129,7 @@ public sealed partial class JobStoreData(StoreServices store, JobDirectories dir
     /// when it succeeded, the outputs, recording the commits on the attempt. A step that fails makes the job Failed
     /// with the step named in the reason; nothing in the job's directories is removed either way.
     /// </summary>
-    public async Task<Job> AfterAttemptAsync(Job before, Job ended, CancellationToken cancellationToken)
+    public async Task<Job> AfterAttemptAsync(Job before, Job ended, CancellationToken cancellationToken, Action<string>? report = null)
     {
         if (!UsesStore(ended.Spec) || before.State != JobState.Running || ended.State == JobState.Running || ended.CurrentAttempt is not { } attempt)
         {
@@ -120,8 +141,10 @@ public sealed partial class JobStoreData(StoreServices store, JobDirectories dir
         if (ended.Spec.Checkpoints is { } checkpoints)
         {
             var branch = checkpoints.BranchFor(ended.Id);
+            report?.Invoke($"committing the checkpoint to {checkpoints.Repository}@{branch}");
             try
             {
+                await BeforeCommitAsync(ended.Id, cancellationToken);
                 if (await SaveCheckpointAsync(ended, attempt, checkpoints.Repository, branch, cancellationToken) is { } commit)
                 {
                     commits.Add(new StoreCommitRecord(StoreCommitKind.Checkpoint, checkpoints.Repository, branch, commit, null));
@@ -137,8 +160,10 @@ public sealed partial class JobStoreData(StoreServices store, JobDirectories dir
         {
             foreach (var output in ended.Spec.Outputs)
             {
+                report?.Invoke($"committing output {output.Path} to {output.Repository}@{output.Branch}");
                 try
                 {
+                    await BeforeCommitAsync(ended.Id, cancellationToken);
                     var commit = await CommitOutputAsync(ended, attempt, output, cancellationToken);
                     commits.Add(new StoreCommitRecord(StoreCommitKind.Output, output.Repository, output.Branch, commit, output.Path));
                 }
@@ -163,6 +188,34 @@ public sealed partial class JobStoreData(StoreServices store, JobDirectories dir
             : result with { State = JobState.Failed, Reason = failure, FailedAttempts = ended.State == JobState.Succeeded ? ended.FailedAttempts + 1 : ended.FailedAttempts };
     }
 
+    /// <summary>
+    /// The job, stopped (cancelled, preempted, timed out) while its attempt's data was being put in place: nothing
+    /// was launched, so the attempt ends without an exit and without a checkpoint commit (the directory may hold a
+    /// half-restored checkpoint, which must not replace the branch's).
+    /// </summary>
+    public static Job StoppedBeforeStart(Job job, DateTimeOffset now)
+    {
+        var stop = job.Stop!;
+        var how = stop.Kind switch
+        {
+            StopKind.Cancel => "cancelled",
+            StopKind.Preempt => "preempted",
+            StopKind.Timeout => "timed out",
+            _ => "stopped",
+        };
+        var attempt = job.CurrentAttempt! with { EndedAt = now, Outcome = $"not started: {how} while its data was being prepared" };
+        var ended = job with { Stop = null, Attempts = [.. job.Attempts.Take(job.Attempts.Count - 1), attempt], UpdatedAt = now };
+        return stop.Kind switch
+        {
+            StopKind.Cancel => ended with { State = JobState.Cancelled, Reason = $"cancelled by {stop.By}" },
+            StopKind.Preempt => ended with { State = JobState.Preempted, Reason = $"{stop.Reason}; queued to resume from its checkpoint" },
+            _ => ended with { State = JobState.Failed, Reason = stop.Reason, FailedAttempts = job.FailedAttempts + 1 },
+        };
+    }
+
+    private Task BeforeCommitAsync(long jobId, CancellationToken cancellationToken) =>
+        BeforeCommits is { } hook ? hook(jobId, cancellationToken) : Task.CompletedTask;
+
     /// <summary>The job, failed before its attempt could start because its data could not be put in place.</summary>
     public static Job FailedBeforeStart(Job job, string reason, DateTimeOffset now)
     {
@@ -180,7 +233,7 @@ public sealed partial class JobStoreData(StoreServices store, JobDirectories dir
 
     // ---- inputs ----
 
-    private async Task<PreparedInput> MountAsync(JobInput input, string workingDirectory, CancellationToken cancellationToken)
+    private async Task<PreparedInput> MountAsync(long jobId, JobInput input, string workingDirectory, CancellationToken cancellationToken, Action<int, int?> progress)
     {
         var repositories = store.Repositories;
         var commit = input.Commit ?? throw new JobStoreException($"input {input.Pinned} was never resolved to a commit (submitted before inputs were pinned)");
@@ -214,8 +267,15 @@ public sealed partial class JobStoreData(StoreServices store, JobDirectories dir
                 throw new JobStoreException($"input checkout of {input.Pinned} failed: {page.Message}");
             }
 
-            foreach (var entry in page.Value!.Objects)
+            int? total = page.Value!.IsTruncated ? null : prepared.Files + page.Value.Objects.Count;
+            foreach (var entry in page.Value.Objects)
             {
+                progress(prepared.Files, total);
+                if (BeforeInputFile is { } hook)
+                {
+                    await hook(jobId, cancellationToken);
+                }
+
                 var (cached, fetched) = await CachedFileAsync(entry, cancellationToken);
                 var relative = entry.Path[strip..];
                 var destination = Path.Combine(target, relative.Replace('/', Path.DirectorySeparatorChar));
@@ -234,6 +294,7 @@ public sealed partial class JobStoreData(StoreServices store, JobDirectories dir
         }
         while (after is not null);
 
+        progress(prepared.Files, prepared.Files);
         MakeReadOnly(target);
         prepared.Seconds = Math.Round(Stopwatch.GetElapsedTime(started).TotalSeconds, 4);
         return prepared;

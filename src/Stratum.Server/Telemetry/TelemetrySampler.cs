@@ -133,8 +133,8 @@ public sealed partial class TelemetrySampler(
         if (now - _lastMaintenance >= MaintenanceInterval)
         {
             _lastMaintenance = now;
-            var done = await store.Telemetry.MaintainAsync(now, new TelemetryRetention(), cancellationToken).ConfigureAwait(false);
-            LogMaintained(done.MinuteBuckets, done.HourBuckets, done.Deleted);
+            var done = await store.Telemetry.MaintainAsync(now, new TelemetryRetention { MaxRawRows = options.TelemetryMaxRawRows }, cancellationToken).ConfigureAwait(false);
+            LogMaintained(done.MinuteBuckets, done.HourBuckets, done.Deleted, done.RawOverBound);
         }
     }
 
@@ -229,6 +229,6 @@ public sealed partial class TelemetrySampler(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Telemetry round failed; the next one follows at the interval")]
     private partial void LogRoundFailed(Exception exception);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Telemetry rolled up {Minutes} minute and {Hours} hour buckets, deleted {Deleted} rows past retention")]
-    private partial void LogMaintained(int minutes, int hours, int deleted);
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Telemetry rolled up {Minutes} minute and {Hours} hour buckets, deleted {Deleted} rows past retention ({OverBound} raw rows over telemetryMaxRawRows)")]
+    private partial void LogMaintained(int minutes, int hours, int deleted, int overBound);
 }

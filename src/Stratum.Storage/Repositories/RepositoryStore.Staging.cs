@@ -26,12 +26,30 @@ public sealed partial class RepositoryStore
     /// S3 single PUTs, <see cref="ContentMd5Mode.Parts"/> for bulk uploads (REST, CLI), where MD5 in one
     /// sequence would cap ingest on any number of cores (docs/storage.md, "The file checksum").
     /// </summary>
-    public async Task<RepoResult<ManifestEntry>> PutObjectAsync(
+    public Task<RepoResult<ManifestEntry>> PutObjectAsync(
         string repository,
         string branch,
         string path,
         Stream content,
         ContentMd5Mode md5,
+        string contentType = "application/octet-stream",
+        IReadOnlyDictionary<string, string>? metadata = null,
+        CancellationToken cancellationToken = default) =>
+        PutObjectIfAsync(repository, branch, path, content, md5, precondition: null, contentType, metadata, cancellationToken);
+
+    /// <summary>
+    /// As above, staged only if <paramref name="precondition"/> accepts the entry the branch shows at that
+    /// moment (null: none). It runs under the repository lock, with the staging, so no other write lands
+    /// between the check and the write (S3's If-Match and If-None-Match). Refused: nothing is staged and the
+    /// result is Conflict; the chunks already written are referenced by nothing, and GC takes them.
+    /// </summary>
+    public async Task<RepoResult<ManifestEntry>> PutObjectIfAsync(
+        string repository,
+        string branch,
+        string path,
+        Stream content,
+        ContentMd5Mode md5,
+        Func<ManifestEntry?, bool>? precondition,
         string contentType = "application/octet-stream",
         IReadOnlyDictionary<string, string>? metadata = null,
         CancellationToken cancellationToken = default)
@@ -48,6 +66,17 @@ public sealed partial class RepositoryStore
         // Under the lock so a concurrent commit either takes this entry or leaves it staged, never drops it.
         await using (await _lock.AcquireAsync(repository, cancellationToken).ConfigureAwait(false))
         {
+            if (precondition is not null)
+            {
+                var head = await ReadRefAsync(BranchName(repository, branch), cancellationToken).ConfigureAwait(false);
+                var staged = await ReadStagedAsync(StagingName(repository, branch, path), cancellationToken).ConfigureAwait(false);
+                var current = staged is { } s ? s.Entry : await FindInCommitAsync(repository, head!, path, cancellationToken).ConfigureAwait(false);
+                if (!precondition(current))
+                {
+                    return RepoResult<ManifestEntry>.Fail(RepoError.Conflict, $"the precondition on '{path}' of branch '{branch}' of '{repository}' did not hold");
+                }
+            }
+
             await PutStagedAsync(repository, branch, path, entry, cancellationToken).ConfigureAwait(false);
         }
 

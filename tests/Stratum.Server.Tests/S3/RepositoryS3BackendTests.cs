@@ -22,7 +22,7 @@ public sealed class RepositoryS3BackendTests(RepositoryS3Fixture fixture) : ICla
         var repo = await fixture.NewRepositoryAsync("unsafe");
         S3CallScope.Begin(null).Principal = "alice";
         var error = await Assert.ThrowsAsync<S3ProtocolException>(() =>
-            Backend().PutObjectAsync(repo, key, new MemoryStream([1, 2, 3]), S3ObjectWrite.Default, default));
+            Backend().PutObjectAsync(repo, key, new MemoryStream([1, 2, 3]), S3ObjectWrite.Default, null, default));
         Assert.Equal("InvalidArgument", error.Error.Code);
         Assert.Empty((await fixture.Repositories.ListAsync(repo, "main")).Unwrap().Objects);
     }
@@ -32,7 +32,7 @@ public sealed class RepositoryS3BackendTests(RepositoryS3Fixture fixture) : ICla
     {
         var repo = await fixture.NewRepositoryAsync("shape");
         S3CallScope.Begin(null).Principal = "alice";
-        var noPath = await Assert.ThrowsAsync<S3ProtocolException>(() => Backend().PutObjectAsync(repo, "file.bin", new MemoryStream([1]), S3ObjectWrite.Default, default));
+        var noPath = await Assert.ThrowsAsync<S3ProtocolException>(() => Backend().PutObjectAsync(repo, "file.bin", new MemoryStream([1]), S3ObjectWrite.Default, null, default));
         Assert.Contains("BRANCH/PATH", noPath.Error.Message);
         Assert.Equal(S3Status.NoSuchKey, (await Backend().HeadObjectAsync(repo, "main/none", default)).Status);
         Assert.Equal(S3Status.NoSuchBucket, (await Backend().HeadObjectAsync("no-such-repo", "main/none", default)).Status);
@@ -43,7 +43,7 @@ public sealed class RepositoryS3BackendTests(RepositoryS3Fixture fixture) : ICla
     {
         var repo = await fixture.NewRepositoryAsync("anon");
         S3CallScope.Begin(null);
-        var error = await Assert.ThrowsAsync<S3ProtocolException>(() => Backend().PutObjectAsync(repo, "main/x", new MemoryStream([1]), S3ObjectWrite.Default, default));
+        var error = await Assert.ThrowsAsync<S3ProtocolException>(() => Backend().PutObjectAsync(repo, "main/x", new MemoryStream([1]), S3ObjectWrite.Default, null, default));
         Assert.Equal("AccessDenied", error.Error.Code);
     }
 
@@ -54,7 +54,7 @@ public sealed class RepositoryS3BackendTests(RepositoryS3Fixture fixture) : ICla
         S3CallScope.Begin(null).Principal = "alice";
         var backend = Backend();
         var write = new S3ObjectWrite("text/csv", new Dictionary<string, string> { ["origin"] = "lab-7" });
-        var put = await backend.PutObjectAsync(repo, "main/t.csv", new MemoryStream("a,b\n"u8.ToArray()), write, default);
+        var put = await backend.PutObjectAsync(repo, "main/t.csv", new MemoryStream("a,b\n"u8.ToArray()), write, null, default);
         var head = (await backend.HeadObjectAsync(repo, "main/t.csv", default)).Value!;
 
         Assert.Equal(Convert.ToHexStringLower(MD5.HashData("a,b\n"u8)), put.Value!.ETag);
@@ -73,7 +73,7 @@ public sealed class RepositoryS3BackendTests(RepositoryS3Fixture fixture) : ICla
         var repo = await fixture.NewRepositoryAsync("order");
         S3CallScope.Begin(null).Principal = "alice";
         var backend = Backend();
-        await backend.PutObjectAsync(repo, "main/x", new MemoryStream([1]), S3ObjectWrite.Default, default);
+        await backend.PutObjectAsync(repo, "main/x", new MemoryStream([1]), S3ObjectWrite.Default, null, default);
         await fixture.CommitAsync(repo);
         (await fixture.Repositories.CreateBranchAsync(repo, "a", "main")).Unwrap();
         (await fixture.Repositories.CreateBranchAsync(repo, "a-b", "main")).Unwrap();

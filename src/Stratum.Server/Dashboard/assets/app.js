@@ -452,7 +452,8 @@ function quantity(text) {
 }
 
 async function renderProjects() {
-  const [projects, nodes] = await Promise.all([api("/api/v1/projects"), api("/api/v1/nodes")]);
+  const [projects, nodes, fair] = await Promise.all([api("/api/v1/projects"), api("/api/v1/nodes"), api("/api/v1/fair-share")]);
+  const fairBy = Object.fromEntries(fair.projects.map((f) => [f.project, f]));
   const ready = nodes.filter((n) => n.state === "Ready");
   const total = (field) => ready.reduce((s, n) => s + n.allocatable[field], 0);
   const cluster = { cpu: total("cpuMillis") / 1000, memory: total("memoryBytes"), gpus: total("gpus") };
@@ -468,14 +469,32 @@ async function renderProjects() {
     { label: "GPU quota", color: css("--idle"), values: rows.map((r) => r.quota.gpus) },
     { label: "GPUs used", color: css("--accent"), values: rows.map((r) => r.used.gpus) }],
   { format: (v) => fmt(v, 0), height: 200, name: "Project", counts: true, empty: "No project holds or is entitled to GPUs." });
-  $("projects-table").tBodies[0].replaceChildren(...rows.map(({ p, used, share, quota }) => el("tr", { "data-project": p.name, "data-share": share },
+  // Shares of the projects this caller sees; the entitlement is of all projects, as the scheduler counts it.
+  const fairRows = rows.map((r) => fairBy[r.p.name]).filter(Boolean);
+  $("fair-share-note").textContent = fair.at
+    ? `(policy ${fair.policy}${fair.fairShare ? `, weight ${fmt(fair.weight)}` : ", not ordering by fair share"}; half-life ${fmt(fair.halfLifeHours / 24, 1)} days; pass at ${when(fair.at)})`
+    : "(no scheduling pass yet)";
+  categoryBars($("chart-fair-share"), fairRows.map((f) => f.project), [
+    { label: "Entitlement %", color: css("--idle"), values: fairRows.map((f) => f.entitlement * 100) },
+    { label: "Decayed usage share %", color: css("--accent"), values: fairRows.map((f) => f.usageShare * 100) }],
+  { format: (v) => `${fmt(v, 0)}%`, height: 200, name: "Project", empty: "No decayed usage yet: no project has run GPU jobs within the half-life." });
+  const fairCells = (name) => {
+    const f = fairBy[name];
+    if (!f) return [el("td", { class: "num muted" }, "–"), el("td", { class: "num muted" }, "–"), el("td", { class: "num muted" }, "–")];
+    return [el("td", { class: "num" }, fmt(f.decayedGpuHours, 2)),
+      el("td", { class: "num" }, `${fmt(f.usageShare * 100, 1)}% / ${fmt(f.entitlement * 100, 1)}%`),
+      el("td", { class: "num" }, f.penalty === null || f.penalty === undefined ? el("span", { class: "muted" }, "off") : fmt(f.penalty, 2))];
+  };
+  $("projects-table").tBodies[0].replaceChildren(...rows.map(({ p, used, share, quota }) => el("tr", {
+    "data-project": p.name, "data-share": share,
+    "data-decayed-gpu-hours": fairBy[p.name]?.decayedGpuHours ?? "", "data-usage-share": fairBy[p.name]?.usageShare ?? "", "data-penalty": fairBy[p.name]?.penalty ?? "" },
     el("td", {}, p.name, p.description ? el("div", { class: "muted" }, p.description) : null),
     el("td", {}, against(used.gpus, quota.gpus)),
     el("td", {}, against(used.cpu, quota.cpu)),
     el("td", {}, against(used.memory / GIB, quota.memory === null ? null : quota.memory / GIB)),
     el("td", { class: "num" }, p.runningJobs ?? 0), el("td", { class: "num" }, p.queuedJobs ?? 0),
     el("td", {}, p.quota?.cohort ?? el("span", { class: "muted" }, "none")),
-    el("td", { class: "num" }, `${fmt(share * 100, 1)}%`))));
+    el("td", { class: "num" }, `${fmt(share * 100, 1)}%`), ...fairCells(p.name))));
 }
 
 async function renderAlerts(status) {

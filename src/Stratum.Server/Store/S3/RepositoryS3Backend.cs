@@ -4,6 +4,7 @@ using Stratum.Core.Access;
 using Stratum.Persistence;
 using Stratum.S3;
 using Stratum.S3.Backend;
+using Stratum.Storage.Format;
 using Stratum.Storage.Repositories;
 
 namespace Stratum.Server.Store.S3;
@@ -114,7 +115,7 @@ public sealed class RepositoryS3Backend : IS3Backend
         return deleted.IsSuccess ? S3Status.Ok : deleted.Error == RepoError.NotFound ? S3Status.NoSuchBucket : throw Fail(deleted.Error, deleted.Message);
     }
 
-    public async Task<S3Outcome<S3ObjectInfo>> PutObjectAsync(string bucket, string key, Stream body, S3ObjectWrite write, CancellationToken cancellationToken)
+    public async Task<S3Outcome<S3ObjectInfo>> PutObjectAsync(string bucket, string key, Stream body, S3ObjectWrite write, S3WriteCondition? condition, CancellationToken cancellationToken)
     {
         var target = await WritableAsync(bucket, key, cancellationToken);
         if (!target.IsOk)
@@ -123,7 +124,7 @@ public sealed class RepositoryS3Backend : IS3Backend
         }
 
         var (branch, path) = target.Value;
-        return await StageAsync(bucket, branch, path, key, body, write, etag: null, cancellationToken);
+        return await StageAsync(bucket, branch, path, key, body, write, etag: null, condition, cancellationToken);
     }
 
     public async Task<S3Outcome<S3ObjectInfo>> HeadObjectAsync(string bucket, string key, CancellationToken cancellationToken)
@@ -159,7 +160,7 @@ public sealed class RepositoryS3Backend : IS3Backend
         return deleted.Error is RepoError.None or RepoError.NotFound ? S3Status.Ok : throw Fail(deleted.Error, deleted.Message);
     }
 
-    public async Task<S3Outcome<S3ObjectInfo>> CopyObjectAsync(string sourceBucket, string sourceKey, string bucket, string key, S3ObjectWrite? replace, CancellationToken cancellationToken)
+    public async Task<S3Outcome<S3ObjectInfo>> CopyObjectAsync(string sourceBucket, string sourceKey, string bucket, string key, S3ObjectWrite? replace, S3WriteCondition? condition, CancellationToken cancellationToken)
     {
         var target = await WritableAsync(bucket, key, cancellationToken);
         if (!target.IsOk)
@@ -179,7 +180,7 @@ public sealed class RepositoryS3Backend : IS3Backend
         // The copy's bytes are the source's, so a multipart source's ETag carries over (as S3 does).
         var etag = replace is null && content.Info.ETag.Contains('-', StringComparison.Ordinal) ? content.Info.ETag : null;
         var (branch, path) = target.Value;
-        return await StageAsync(bucket, branch, path, key, content.Data, write, etag, cancellationToken);
+        return await StageAsync(bucket, branch, path, key, content.Data, write, etag, condition, cancellationToken);
     }
 
     /// <summary>
@@ -293,7 +294,7 @@ public sealed class RepositoryS3Backend : IS3Backend
         return new S3Outcome<IReadOnlyList<S3PartInfo>>(S3Status.Ok, _uploads.ListParts(upload));
     }
 
-    public async Task<S3Outcome<S3ObjectInfo>> CompleteMultipartUploadAsync(string bucket, string key, string uploadId, IReadOnlyList<int> partNumbers, string etag, CancellationToken cancellationToken)
+    public async Task<S3Outcome<S3ObjectInfo>> CompleteMultipartUploadAsync(string bucket, string key, string uploadId, IReadOnlyList<int> partNumbers, string etag, S3WriteCondition? condition, CancellationToken cancellationToken)
     {
         var target = await WritableAsync(bucket, key, cancellationToken);
         if (!target.IsOk)
@@ -310,11 +311,16 @@ public sealed class RepositoryS3Backend : IS3Backend
         S3Outcome<S3ObjectInfo> stored;
         await using (var concatenated = _uploads.OpenConcatenated(upload, partNumbers))
         {
-            stored = await StageAsync(bucket, branch, path, key, concatenated, new S3ObjectWrite(upload.ContentType, upload.Metadata), etag, cancellationToken);
+            stored = await StageAsync(bucket, branch, path, key, concatenated, new S3ObjectWrite(upload.ContentType, upload.Metadata), etag, condition, cancellationToken);
         }
 
-        // Only once the object is staged (durably) do the parts go: a failure above leaves the upload to retry.
-        _uploads.Delete(upload);
+        // Only once the object is staged (durably) do the parts go: a failure above (or a precondition that
+        // did not hold) leaves the upload to retry or abort.
+        if (stored.IsOk)
+        {
+            _uploads.Delete(upload);
+        }
+
         return stored;
     }
 
@@ -341,7 +347,7 @@ public sealed class RepositoryS3Backend : IS3Backend
     }
 
     private async Task<S3Outcome<S3ObjectInfo>> StageAsync(
-        string bucket, string branch, string path, string key, Stream body, S3ObjectWrite write, string? etag, CancellationToken cancellationToken)
+        string bucket, string branch, string path, string key, Stream body, S3ObjectWrite write, string? etag, S3WriteCondition? condition, CancellationToken cancellationToken)
     {
         var now = _time.GetUtcNow();
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -359,7 +365,21 @@ public sealed class RepositoryS3Backend : IS3Backend
             metadata[ETagMetadata] = etag;
         }
 
-        var put = await _repositories.PutObjectAsync(bucket, branch, path, body, write.ContentType, metadata, cancellationToken);
+        // The repository evaluates the condition under its lock, against the entry the branch shows then.
+        var refused = S3Status.Ok;
+        Func<ManifestEntry?, bool>? precondition = condition is null
+            ? null
+            : current =>
+            {
+                refused = condition.Check(current is null ? null : Describe(key, current, default).ETag);
+                return refused == S3Status.Ok;
+            };
+        var put = await _repositories.PutObjectIfAsync(bucket, branch, path, body, ContentMd5Mode.Whole, precondition, write.ContentType, metadata, cancellationToken);
+        if (refused != S3Status.Ok)
+        {
+            return refused;
+        }
+
         return put.Error switch
         {
             RepoError.None => Describe(key, put.Value!, now),

@@ -23,14 +23,29 @@ public static class S3AccessKeys
     {
         var id = IdPrefix + new string(RandomNumberGenerator.GetItems<char>(IdAlphabet, 17));
 
-        // 30 random bytes in base64: 40 characters, the length and alphabet of an AWS secret key.
-        var secret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(30));
+        var secret = NewSecret();
         var record = new S3AccessKey { Id = id, UserName = userName, SealedSecret = box.Seal(id, secret), CreatedAt = now };
         await store.S3Keys.CreateAsync(record, audit?.Invoke(id), cancellationToken);
         return new CreatedS3Key(id, secret, userName, now);
     }
 
+    /// <summary>
+    /// Gives an existing key a new secret, sealed like a new one; the id, owner and creation time stay, so
+    /// clients change only the secret. Null when the key is gone (deleted meanwhile).
+    /// </summary>
+    public static async Task<CreatedS3Key?> RotateAsync(
+        IMetadataStore store, S3SecretBox box, S3AccessKey key, AuditRecord? audit, CancellationToken cancellationToken)
+    {
+        var secret = NewSecret();
+        return await store.S3Keys.ReplaceSecretAsync(key.Id, box.Seal(key.Id, secret), audit, cancellationToken)
+            ? new CreatedS3Key(key.Id, secret, key.UserName, key.CreatedAt)
+            : null;
+    }
+
     /// <summary>Whether the text could be an access key id at all (so garbage never reaches the database).</summary>
     public static bool LooksLikeId(string? id) =>
         id is { Length: 20 } && id.StartsWith(IdPrefix, StringComparison.Ordinal) && id.AsSpan(IdPrefix.Length).IndexOfAnyExcept(IdAlphabet) < 0;
+
+    // 30 random bytes in base64: 40 characters, the length and alphabet of an AWS secret key.
+    private static string NewSecret() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(30));
 }
