@@ -1092,20 +1092,24 @@ internal sealed class PlanPass
 
         // One rejection check per ready node answers both questions below (plain loops: this runs for every
         // shape that finds no room, over every node).
+        // The nodes the selector lets in: the blocks and the closest node named below are among them, never a
+        // node the job could not use whatever was free there.
         var accepting = 0;
-        var anyBesidesLabels = false;
+        var matching = new List<int>(ready.Count);
         foreach (var n in ready)
         {
             if (_index.Reject(n, replica, spec.NodeSelector) is not string rejected)
             {
                 accepting++;
-                anyBesidesLabels = true;
+                matching.Add(n);
             }
             else if (!rejected.StartsWith("node label", StringComparison.Ordinal))
             {
-                anyBesidesLabels = true;
+                matching.Add(n);
             }
         }
+
+        var anyBesidesLabels = matching.Count > 0;
 
         if (accepting > 0)
         {
@@ -1124,7 +1128,7 @@ internal sealed class PlanPass
             // The first ready node with the most free devices of the type (as MaxBy picks), or none with the type.
             var largest = -1;
             var block = 0;
-            foreach (var n in ready)
+            foreach (var n in matching)
             {
                 if (_index.HasType(n, type) && (largest < 0 || _index.Free(n, type) > block))
                 {
@@ -1149,7 +1153,7 @@ internal sealed class PlanPass
             }
         }
 
-        var closest = ready.MaxBy(n => Math.Min((double)_index.Cpu(n) / Math.Max(1, replica.CpuMillis), (double)_index.Memory(n) / Math.Max(1, replica.MemoryBytes)));
+        var closest = matching.MaxBy(n => Math.Min((double)_index.Cpu(n) / Math.Max(1, replica.CpuMillis), (double)_index.Memory(n) / Math.Max(1, replica.MemoryBytes)));
         return $"needs cpu {Quantity.FormatCpu(replica.CpuMillis)}, memory {Quantity.FormatMemory(replica.MemoryBytes)} per replica; "
             + $"most free: node {_index.Node(closest).Name} with cpu {Quantity.FormatCpu(Math.Max(0, _index.Cpu(closest)))}, memory {Quantity.FormatMemory(Math.Max(0, _index.Memory(closest)))}";
     }

@@ -231,6 +231,18 @@ public sealed class PlanningPolicyTests
     }
 
     [Fact]
+    public void Schedule_NodeSelector_NoRoom_NamesOnlyNodesTheSelectorLetsIn()
+    {
+        // n2 has far more free, but the job may only use rack r1: the reason must point at n1.
+        var nodes = new[] { Labelled(Node("n1", cpus: 4, memoryGi: 8), "r1"), Labelled(Node("n2", cpus: 64, memoryGi: 512), "r2") };
+        var job = Job(1, cpus: 2, memoryGi: 4) with { Spec = Spec(cpus: 2, memoryGi: 4) with { NodeSelector = new Dictionary<string, string> { ["rack"] = "r1" } } };
+
+        var pending = Assert.Single(PlanningPolicy.Backfill().Schedule(Snapshot(nodes, [job], [Running(8, [On("n1")], cpus: 3, memoryGi: 5)])).Pending);
+
+        Assert.Equal("needs cpu 2, memory 4Gi per replica; most free: node n1 with cpu 1, memory 3Gi", pending.Reason);
+    }
+
+    [Fact]
     public void Schedule_MultiNodeGang_PrefersTheRackOfItsFirstReplica()
     {
         var nodes = new[] { Labelled(Node("n1", gpus: 8), "r1"), Labelled(Node("n2", gpus: 8), "r2"), Labelled(Node("n3", gpus: 8), "r1") };
