@@ -125,9 +125,19 @@ internal sealed class AttainedService
     /// enough for promotion; stops before adding attempt <paramref name="stopBefore"/> (whose start may
     /// still reset the count). Also the time run since the last reset and when the last counted attempt ended.
     /// </summary>
-    private (double Service, TimeSpan Ran, DateTimeOffset? LastEnd) Walk(Job job, int stopBefore, DateTimeOffset now)
+    private (double Service, TimeSpan Ran, DateTimeOffset? LastEnd) Walk(Job job, int stopBefore, DateTimeOffset now) =>
+        Walk(job, Gpus(job.Spec), PromoteKnob, _thresholds.Length > 0 ? _thresholds[0] : double.PositiveInfinity, stopBefore, now);
+
+    /// <summary>
+    /// The attempts' GPU-seconds in order (a running one up to <paramref name="now"/>), back to zero at an
+    /// attempt that started after a wait of <paramref name="promoteKnob"/> times the time run, once the service
+    /// had left the first band (reached <paramref name="firstThreshold"/>); stops before adding attempt
+    /// <paramref name="stopBefore"/> (whose start may still reset). Shared with <see cref="LasPolicy"/>, whose
+    /// queues are these bands: both must count service the same way.
+    /// </summary>
+    internal static (double Service, TimeSpan Ran, DateTimeOffset? LastEnd) Walk(
+        Job job, int gpus, double promoteKnob, double firstThreshold, int stopBefore, DateTimeOffset now)
     {
-        var gpus = Gpus(job.Spec);
         double service = 0;
         var ran = TimeSpan.Zero;
         DateTimeOffset? lastEnd = null;
@@ -135,7 +145,7 @@ internal sealed class AttainedService
         for (var a = 0; a < attempts.Count; a++)
         {
             var attempt = attempts[a];
-            if (lastEnd is { } end && PromoteKnob > 0 && BandOf(service) > 0 && attempt.StartedAt - end >= ran * PromoteKnob)
+            if (lastEnd is { } end && promoteKnob > 0 && service >= firstThreshold && attempt.StartedAt - end >= ran * promoteKnob)
             {
                 service = 0;
                 ran = TimeSpan.Zero;

@@ -899,33 +899,9 @@ public sealed partial class LasPolicy(LasOptions options) : ISchedulingPolicy
     /// </summary>
     private (double Service, TimeSpan Ran, DateTimeOffset? LastEnd) Attained(Job job, DateTimeOffset now, int stopBefore)
     {
-        var gpus = QueuePass.Accelerators(job.Spec);
-        var knob = Options.PromoteKnob;
-        double service = 0;
-        var ran = TimeSpan.Zero;
-        DateTimeOffset? lastEnd = null;
-        var attempts = job.Attempts;
-        for (var a = 0; a < attempts.Count; a++)
-        {
-            var attempt = attempts[a];
-            if (lastEnd is { } end && knob > 0 && QueueOf(service) > 0 && attempt.StartedAt - end >= ran * knob)
-            {
-                service = 0;
-                ran = TimeSpan.Zero;
-            }
-
-            if (a == stopBefore)
-            {
-                break;
-            }
-
-            var ended = attempt.EndedAt ?? now;
-            ran += ended - attempt.StartedAt;
-            service += gpus * (ended - attempt.StartedAt).TotalSeconds;
-            lastEnd = attempt.EndedAt;
-        }
-
-        return (service, ran, lastEnd);
+        var thresholds = Options.QueueThresholdsGpuSeconds;
+        return AttainedService.Walk(job, QueuePass.Accelerators(job.Spec), Options.PromoteKnob,
+            thresholds.Count > 0 ? thresholds[0] : double.PositiveInfinity, stopBefore, now);
     }
 
     private readonly record struct Ranked(Job Job, int Queue);
