@@ -288,13 +288,12 @@ internal sealed class PlanPass
         var (totalCpu, totalMemory, totalGpus) = _layouts.QueueOrder.FairShare.Allocatable(_snapshot.Nodes);
         var usage = _layouts.QueueOrder.FairShare.Used(_snapshot.Running);
 
-        static double Share(double used, double total) => total > 0 ? used / total : 0;
         foreach (var project in _snapshot.Projects.Select(p => p.Name).Distinct(StringComparer.Ordinal))
         {
             var history = totalDecayed > 0 ? Math.Max(0, decayed.GetValueOrDefault(project)) / totalDecayed : 0;
             var (cpu, memory, gpus) = usage.GetValueOrDefault(project);
-            var now = Math.Min(1, Math.Max(Share(cpu, totalCpu), Math.Max(Share(memory, totalMemory), Share(gpus, totalGpus))));
-            penalties[project] = _options.FairShareWeight * (history + now) / 2;
+            var now = FairShareFormula.DominantShare(cpu, memory, gpus, totalCpu, totalMemory, totalGpus);
+            penalties[project] = FairShareFormula.Penalty(_options.FairShareWeight, history, now);
         }
 
         return penalties;

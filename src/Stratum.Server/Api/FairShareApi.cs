@@ -47,9 +47,8 @@ public static class FairShareApi
     }
 
     /// <summary>
-    /// The same arithmetic as the planning policy's fair-share penalty (PlanPass.FairSharePenalties, which is
-    /// private to the pass): history share of all positive decayed usage, and the dominant share of the
-    /// snapshot's nodes held by its running jobs. A change there must be made here too.
+    /// The planning policy's fair-share inputs from its last snapshot (history share of all positive decayed
+    /// usage, the dominant share of the nodes held by running jobs) and its <see cref="FairShareFormula"/>.
     /// </summary>
     public static IReadOnlyList<FairShareProjectDto> Compute(ClusterSnapshot snapshot, double? weight)
     {
@@ -72,7 +71,6 @@ public static class FairShareApi
                 gpus + (job.Spec.Resources.AcceleratorCount * replicas));
         }
 
-        static double Share(double used, double total) => total > 0 ? used / total : 0;
         var names = snapshot.Projects.Select(p => p.Name).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
         var entitlement = names.Count > 0 ? 1.0 / names.Count : 0;
         return [.. names.Select(name =>
@@ -80,8 +78,9 @@ public static class FairShareApi
             var usage = Math.Max(0, decayed.GetValueOrDefault(name));
             var history = totalDecayed > 0 ? usage / totalDecayed : 0;
             var (cpu, memory, gpus) = held.GetValueOrDefault(name);
-            var dominant = Math.Min(1, Math.Max(Share(cpu, totalCpu), Math.Max(Share(memory, totalMemory), Share(gpus, totalGpus))));
-            return new FairShareProjectDto(name, usage / 3600, history, entitlement, dominant, weight * (history + dominant) / 2);
+            var dominant = FairShareFormula.DominantShare(cpu, memory, gpus, totalCpu, totalMemory, totalGpus);
+            return new FairShareProjectDto(name, usage / 3600, history, entitlement, dominant,
+                weight is { } w ? FairShareFormula.Penalty(w, history, dominant) : null);
         })];
     }
 }
