@@ -121,6 +121,23 @@ internal sealed class AttainedService
     }
 
     /// <summary>
+    /// The two parts of <see cref="RunningService"/> that do not move with the clock: the service before the
+    /// current attempt and the devices the gang holds; service now is the first plus the second times the
+    /// seconds the current attempt has run (the same sum <see cref="RunningService"/> makes).
+    /// </summary>
+    public (double BeforeLast, int Gpus) RunningParts(Job job)
+    {
+        if (job.Attempts.Count == 0)
+        {
+            return (0, 0);
+        }
+
+        var entry = Get(job);
+        entry.BeforeLast ??= Walk(job, job.Attempts.Count - 1, default).Service;
+        return (entry.BeforeLast.Value, entry.Gpus);
+    }
+
+    /// <summary>
     /// The attempts' service summed in order, back to zero at an attempt that started after a wait long
     /// enough for promotion; stops before adding attempt <paramref name="stopBefore"/> (whose start may
     /// still reset the count). Also the time run since the last reset and when the last counted attempt ended.

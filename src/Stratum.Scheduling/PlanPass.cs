@@ -18,17 +18,22 @@ namespace Stratum.Scheduling;
 /// least attained service first, a blocked job may also preempt same-priority jobs of worse bands, and the
 /// pass asks for the next one (<see cref="SchedulingDecisions.NextPassAt"/>) when a band may change.
 /// </summary>
-internal sealed class PlanPass
+internal sealed partial class PlanPass
 {
     private static readonly IReadOnlyDictionary<string, int> NoRejections = new Dictionary<string, int>();
     private static readonly HashSet<string> NoMates = new(StringComparer.Ordinal);
+
+    // The reason a pass that explains nothing (a replay) records: composing the words for every shape that
+    // found no room, over every node, was a sixteenth of a replay's time, for text nobody reads.
+    private const string Unexplained = "(not explained)";
 
     private readonly ClusterSnapshot _snapshot;
     private readonly PlanningOptions _options;
     private readonly CapacityIndex _index;
     private readonly QuotaLedger _quota;
     private readonly CapacityIndex.LayoutCache _layouts;
-    private readonly Dictionary<ResourceVector, ReplicaRequest> _requests = [];
+    private readonly Dictionary<ResourceVector, ReplicaRequest> _requests;
+    private readonly Scratch _scratch;
     private readonly Dictionary<ShapeKey, (string Reason, IReadOnlyDictionary<string, int> Rejections)> _failed = [];
     // Per shape, priority and project (or "" when the project makes no difference): the best band at which
     // no victims made room this pass. A worse band has fewer victims and room only shrinks, so it fails too.
@@ -56,8 +61,9 @@ internal sealed class PlanPass
     private (string Reason, IReadOnlyDictionary<string, int> Rejections, bool Blocked)? _lastWait;
 
     // Built on the first preemption question: running jobs already stopping, and the rest in victim order.
-    private List<Job>? _stopping;
-    private Job[]? _victimOrder;
+    private List<int>? _stopping;
+    private int[]? _victimOrder;
+    private int _victimCount;
     private int _preemptors;
     private readonly Dictionary<string, HashSet<string>> _mates = new(StringComparer.Ordinal);
     private long _matesVersion = -1;
@@ -84,7 +90,16 @@ internal sealed class PlanPass
         _service?.BeginPass();
         _blockedBands = new bool[_service?.Bands ?? 1];
         _layouts = layouts;
-        _index = CapacityIndex.Build(snapshot.Nodes, snapshot.Running, _requests, layouts);
+        _scratch = layouts.TakeScratch() ?? new Scratch();
+        _requests = _scratch.Requests;
+        if (_requests.Count > Scratch.MaxRequests)
+        {
+            _requests.Clear();
+        }
+
+        _epoch = _scratch.NextEpoch;
+        _scratch.Running.Clear();
+        _index = CapacityIndex.Build(snapshot.Nodes, snapshot.Running, _requests, layouts, snapshot.Capacity);
         _quota = new QuotaLedger(snapshot, layouts);
         _pending = snapshot.ExplainPending && PassShortcuts.Enabled ? layouts.QueueOrder.Pending.Begin() : null;
     }
@@ -94,7 +109,8 @@ internal sealed class PlanPass
         var (queue, bands) = Order();
 
         // Room for the outcomes of the classes the kept order already numbered, so the table does not grow by copies.
-        _decided = new Outcome[Math.Min(FlatOutcomes, _classes!.Count * 2L * _blockedBands.Length)];
+        var outcomes = Math.Min(FlatOutcomes, _classes!.Count * 2L * _blockedBands.Length);
+        _decided = _scratch.Decided.Length >= outcomes ? _scratch.Decided : new Outcome[outcomes];
         _waiting.EnsureCapacity(_snapshot.ExplainPending ? queue.Length : 0);
         for (var i = 0; i < queue.Length; i++)
         {
@@ -107,6 +123,11 @@ internal sealed class PlanPass
         }
 
         var pending = _snapshot.ExplainPending ? Explain() : [];
+
+        // Outcomes stamped in this pass never match the next one's epochs, which start past this one's.
+        _scratch.Decided = _decided;
+        _scratch.NextEpoch = _epoch + 1;
+        _layouts.ReturnScratch(_scratch);
         return new SchedulingDecisions(_starts, _preemptions, pending) { NextPassAt = _wake };
     }
 
@@ -131,14 +152,17 @@ internal sealed class PlanPass
         }
 
         var cutoff = _snapshot.Now - _options.PreemptionCooldown;
-        foreach (var job in _snapshot.Running)
+        var table = Table();
+        for (var i = 0; i < table.Count; i++)
         {
+            var job = table.Jobs[i];
             if (job.Stop is not null || !job.Spec.Preemptible || job.CurrentAttempt is not { } attempt)
             {
                 continue;
             }
 
-            var (band, service) = RunningBand(job);
+            var band = table.BandAt(i);
+            var service = table.Service[i];
             if (band > _bestBlockedBand && attempt.StartedAt > cutoff)
             {
                 WakeAt(attempt.StartedAt + _options.PreemptionCooldown);
@@ -155,7 +179,7 @@ internal sealed class PlanPass
     /// <summary>A running job's band and attained service now.</summary>
     private (int Band, double Service) RunningBand(Job job)
     {
-        _running ??= new Dictionary<long, (int Band, double Service)>(_snapshot.Running.Count);
+        _running ??= _scratch.Running;
         if (!_running.TryGetValue(job.Id, out var known))
         {
             var service = _service!.RunningService(job, _snapshot.Now);
@@ -286,7 +310,7 @@ internal sealed class PlanPass
         // Dominant share in flat sums: adding resource vectors (sorted maps) for every node and running
         // job was a fifth of a pass over 10,000 nodes. Kept while the nodes and running jobs are the same objects.
         var (totalCpu, totalMemory, totalGpus) = _layouts.QueueOrder.FairShare.Allocatable(_snapshot.Nodes);
-        var usage = _layouts.QueueOrder.FairShare.Used(_snapshot.Running);
+        var usage = _layouts.QueueOrder.FairShare.Used(_snapshot.Running, _snapshot.Capacity);
 
         foreach (var project in _snapshot.Projects.Select(p => p.Name).Distinct(StringComparer.Ordinal))
         {
@@ -362,7 +386,7 @@ internal sealed class PlanPass
     }
 
     /// <summary>A full decision's outcome for a class, valid while <see cref="_epoch"/> + 1 is <paramref name="Stamp"/>.</summary>
-    private readonly record struct Outcome(long Stamp, string Reason, IReadOnlyDictionary<string, int> Rejections, bool Blocked);
+    internal readonly record struct Outcome(long Stamp, string Reason, IReadOnlyDictionary<string, int> Rejections, bool Blocked);
 
     /// <summary>
     /// Everything <see cref="DecideFully"/> reads from a job besides its id, queue position, runtime and band
@@ -407,12 +431,12 @@ internal sealed class PlanPass
             if (shadow is not null)
             {
                 // Failing against the shadow is not failing for lack of room now: other shapes may still backfill.
-                _failed[shape] = (_reservation!.Reason(job.Id), NoRejections);
+                _failed[shape] = (_snapshot.ExplainPending ? _reservation!.Reason(job.Id) : Unexplained, NoRejections);
             }
             else
             {
                 var rejections = _snapshot.ExplainPending ? _index.Rejections(replica, job.Spec.NodeSelector) : NoRejections;
-                _failed[shape] = (NoRoom(job.Spec, replica), rejections);
+                _failed[shape] = (_snapshot.ExplainPending ? NoRoom(job.Spec, replica) : Unexplained, rejections);
             }
         }
 
@@ -561,55 +585,65 @@ internal sealed class PlanPass
             return null;
         }
 
+        var table = Table();
         if (_victimOrder is null)
         {
             _stopping = [];
-            foreach (var running in _snapshot.Running)
+            for (var i = 0; i < table.Count; i++)
             {
-                if (running.Stop is not null)
+                if (table.Stopping[i])
                 {
-                    _stopping.Add(running);
+                    _stopping.Add(i);
                 }
             }
 
             // Ids are unique among running jobs, so an unstable sort by id is the order OrderBy gave.
-            _stopping.Sort(static (a, b) => a.Id.CompareTo(b.Id));
+            _stopping.Sort((a, b) => table.Jobs[a].Id.CompareTo(table.Jobs[b].Id));
 
             // One sort of flat keys: a LINQ sort by four keys, on every pass that asks, was a tenth of a replay.
-            var ripe = new List<Job>(_snapshot.Running.Count);
-            var keys = new List<VictimKey>(_snapshot.Running.Count);
-            foreach (var running in _snapshot.Running)
+            if (_scratch.Victims.Length < table.Count)
             {
-                var started = running.CurrentAttempt?.StartedAt ?? DateTimeOffset.MinValue;
-                if (running.Stop is null && started <= cutoff)
+                _scratch.Victims = new int[table.Count];
+                _scratch.VictimKeys = new VictimKey[table.Count];
+            }
+
+            var victimSlots = _scratch.Victims;
+            var victimKeys = _scratch.VictimKeys;
+            var ripe = 0;
+            for (var i = 0; i < table.Count; i++)
+            {
+                if (table.Ripe[i])
                 {
-                    ripe.Add(running);
-                    keys.Add(new VictimKey(running.Spec.Preemptible, running.Spec.Priority, _service is null ? 0 : RunningBand(running).Band, started.UtcTicks, running.Id));
+                    var candidate = table.Jobs[i];
+                    victimSlots[ripe] = i;
+                    victimKeys[ripe++] = new VictimKey(candidate.Spec.Preemptible, candidate.Spec.Priority, _service is null ? 0 : table.BandAt(i), table.StartedTicks[i], candidate.Id);
                 }
             }
 
-            var victimKeys = keys.ToArray();
-            var victimJobs = ripe.ToArray();
-            Array.Sort(victimKeys, victimJobs);
-            _victimOrder = victimJobs;
+            Array.Sort(victimKeys, victimSlots, 0, ripe);
+            _victimOrder = victimSlots;
+            _victimCount = ripe;
         }
 
         // Lazily: the walk below stops at the first victim set that makes room.
-        var ending = new List<(Job Job, bool IsVictim)>();
+        var ending = _scratch.Ending;
+        ending.Clear();
         foreach (var stopping in _stopping!)
         {
-            if (!_promised.Contains(stopping.Id))
+            if (!_promised.Contains(table.Jobs[stopping].Id))
             {
                 ending.Add((stopping, false));
             }
         }
 
-        foreach (var candidate in _victimOrder)
+        for (var v = 0; v < _victimCount; v++)
         {
+            var slot = _victimOrder[v];
+            var candidate = table.Jobs[slot];
             if (!_promised.Contains(candidate.Id) && (mates.Contains(candidate.Spec.Project)
-                || (candidate.Spec.Preemptible && candidate.Spec.Priority < job.Spec.Priority) || WorseBand(candidate, job, band)))
+                || (candidate.Spec.Preemptible && candidate.Spec.Priority < job.Spec.Priority) || WorseBand(slot, job, band)))
             {
-                ending.Add((candidate, true));
+                ending.Add((slot, true));
             }
         }
 
@@ -617,13 +651,12 @@ internal sealed class PlanPass
         var waitedFor = new List<Job>();
         var victims = new List<Job>();
         var fits = false;
-        foreach (var (ended, isVictim) in ending)
+        foreach (var (slot, isVictim) in ending)
         {
             future ??= _index.Clone();
-            var endedReplica = CapacityIndex.Request(_requests, ended.Spec.Resources);
-            future.Release(ended, endedReplica);
-            (isVictim ? victims : waitedFor).Add(ended);
-            if (FreesRoomFor(future, ended.CurrentAttempt?.Placement ?? [], replica, job.Spec) && Fits(future, job, replica))
+            table.Release(future, slot);
+            (isVictim ? victims : waitedFor).Add(table.Jobs[slot]);
+            if (table.FreesRoomFor(future, slot, replica, job.Spec) && Fits(future, job, replica))
             {
                 fits = true;
                 break;
@@ -698,9 +731,12 @@ internal sealed class PlanPass
 
     /// <summary>
     /// False only when the gang cannot fit even once every candidate of <see cref="TryMakeRoom"/> has ended: per node,
-    /// free devices of the replica's type plus an upper bound on what those jobs give back there (their
-    /// budget and their device indices), in whole replicas, summed over nodes. Readiness, selectors, CPU and
-    /// memory are left out, which only loosens the bound, so a false never hides room the walk would find.
+    /// free devices of the replica's type plus an upper bound on what those jobs give back there, in whole
+    /// replicas, summed over nodes. Free is the smaller of a node's device budget and its free device indices,
+    /// and a stop raises the budget by x and the free indices by y, so free rises by at most max(x, y) per
+    /// replica stopped (summing both, as this did first, let through nine in ten walks that then failed).
+    /// Readiness, selectors, CPU and memory are left out, which only loosens the bound, so a false never
+    /// hides room the walk would find.
     /// Replicas of no or several accelerator types are not judged (true).
     /// </summary>
     private bool CouldMakeRoom(Job job, ReplicaRequest replica, HashSet<string> mates, int band, DateTimeOffset cutoff)
@@ -712,39 +748,59 @@ internal sealed class PlanPass
 
         var type = replica.Types[0];
         var need = replica.Counts[0];
-        var extra = _gainScratch ??= new int[_index.Count];
-        Array.Clear(extra);
-        foreach (var ended in _snapshot.Running)
+        if (_scratch.Gain.Length < _index.Count)
+        {
+            _scratch.Gain = new int[_index.Count];
+        }
+
+        var extra = _scratch.Gain;
+        Array.Clear(extra, 0, _index.Count);
+        var table = Table();
+        var anyPromised = _promised.Count > 0;
+        for (var i = 0; i < table.Count; i++)
         {
             // The walk's candidates: jobs already stopping, and ripe jobs the filter there lets through.
-            if (_promised.Contains(ended.Id)
-                || (ended.Stop is null && ((ended.CurrentAttempt?.StartedAt ?? DateTimeOffset.MinValue) > cutoff
-                    || !(mates.Contains(ended.Spec.Project) || (ended.Spec.Preemptible && ended.Spec.Priority < job.Spec.Priority) || WorseBand(ended, job, band)))))
+            if (!table.Stopping[i])
+            {
+                if (!table.Ripe[i])
+                {
+                    continue;
+                }
+
+                var spec = table.Jobs[i].Spec;
+                if (!((mates.Count > 0 && mates.Contains(spec.Project)) || (spec.Preemptible && spec.Priority < job.Spec.Priority) || WorseBand(i, job, band)))
+                {
+                    continue;
+                }
+            }
+
+            if (anyPromised && _promised.Contains(table.Jobs[i].Id))
             {
                 continue;
             }
 
-            var given = CapacityIndex.Request(_requests, ended.Spec.Resources);
+            var given = table.Requests[i];
             var budget = 0;
-            for (var i = 0; i < given.Types.Count; i++)
+            for (var k = 0; k < given.Types.Count; k++)
             {
-                if (given.Types[i] == type)
+                if (given.Types[k] == type)
                 {
-                    budget = Math.Max(0, given.Counts[i]);
+                    budget = Math.Max(0, given.Counts[k]);
                 }
             }
 
-            foreach (var placed in ended.CurrentAttempt?.Placement ?? [])
+            var placement = table.Jobs[i].CurrentAttempt!.Placement;
+            for (int r = table.Start[i], end = table.Start[i + 1]; r < end; r++)
             {
-                if (_index.IndexOf(placed.Node) is var n and >= 0)
+                if (table.Node[r] is var n and >= 0)
                 {
-                    extra[n] += budget + placed.AcceleratorIndices.Count;
+                    extra[n] += Math.Max(budget, placement[r - table.Start[i]].AcceleratorIndices.Count);
                 }
             }
         }
 
         var fit = 0;
-        for (var n = 0; n < extra.Length && fit < job.Spec.Replicas; n++)
+        for (var n = 0; n < _index.Count && fit < job.Spec.Replicas; n++)
         {
             fit += (_index.Free(n, type) + extra[n]) / need;
         }
@@ -752,7 +808,6 @@ internal sealed class PlanPass
         return fit >= job.Spec.Replicas;
     }
 
-    private int[]? _gainScratch;
     private bool? _anyCohort;
 
     /// <summary>A copy of the free capacity as if <paramref name="waitedFor"/> and every victim but number <paramref name="skip"/> had ended.</summary>
@@ -776,13 +831,14 @@ internal sealed class PlanPass
     }
 
     /// <summary>
-    /// Whether <paramref name="victim"/> may be preempted for <paramref name="job"/> for attained service:
+    /// Whether the running job in table slot <paramref name="slot"/> may be preempted for <paramref name="job"/> for attained service:
     /// preemptible, of the same priority, in a worse band, and of the same project or of one that has no
     /// guaranteed share to keep (no cohort) or uses more than it now (borrows).
     /// </summary>
-    private bool WorseBand(Job victim, Job job, int band)
+    private bool WorseBand(int slot, Job job, int band)
     {
-        if (_service is null || !victim.Spec.Preemptible || victim.Spec.Priority != job.Spec.Priority || RunningBand(victim).Band <= band)
+        var victim = _table!.Jobs[slot];
+        if (_service is null || !victim.Spec.Preemptible || victim.Spec.Priority != job.Spec.Priority || _table.BandAt(slot) <= band)
         {
             return false;
         }
@@ -1160,6 +1216,37 @@ internal sealed class PlanPass
     private static string SelectorKey(JobSpec spec) =>
         spec.NodeSelector.Count == 0 ? "" : string.Join("\n", spec.NodeSelector.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}"));
 
+    /// <summary>
+    /// What one pass lends the next through the policy's <see cref="CapacityIndex.LayoutCache"/>: a replay makes
+    /// 200,000 passes, and allocating these tables afresh in each was most of what its garbage collector cleared
+    /// (a gen-2 collection for every outcome table past the large-object size). One pass at a time holds them;
+    /// a pass that finds them taken (a concurrent pass) makes its own.
+    /// </summary>
+    internal sealed class Scratch
+    {
+        // Distinct resource vectors seen; past this many the table starts again, so a long-lived server's stays small.
+        public const int MaxRequests = 4096;
+
+        public Dictionary<ResourceVector, ReplicaRequest> Requests { get; } = [];
+
+        public Outcome[] Decided { get; set; } = [];
+
+        /// <summary>Where the next pass's epochs start: past every stamp an earlier pass left in <see cref="Decided"/>.</summary>
+        public long NextEpoch { get; set; }
+
+        public Dictionary<long, (int Band, double Service)> Running { get; } = [];
+
+        public int[] Victims { get; set; } = [];
+
+        public VictimKey[] VictimKeys { get; set; } = [];
+
+        public List<(int Slot, bool IsVictim)> Ending { get; } = [];
+
+        public RunningTable Table { get; } = new();
+
+        public int[] Gain { get; set; } = [];
+    }
+
     private readonly record struct ShapeKey(ReplicaRequest Replica, int Replicas, string Selector, bool Shadowed);
 
     // The id beside the job: reading 100,000 job records again to explain them was a cache miss apiece.
@@ -1172,7 +1259,7 @@ internal sealed class PlanPass
     }
 
     /// <summary>Victim order: preemptible first, lowest priority, worst band, youngest (latest start), highest id.</summary>
-    private readonly record struct VictimKey(bool Preemptible, int Priority, int Band, long StartedTicks, long Id) : IComparable<VictimKey>
+    internal readonly record struct VictimKey(bool Preemptible, int Priority, int Band, long StartedTicks, long Id) : IComparable<VictimKey>
     {
         public int CompareTo(VictimKey other)
         {

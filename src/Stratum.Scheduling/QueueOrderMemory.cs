@@ -227,11 +227,28 @@ internal sealed class FairShareSums
         return (totalCpu, totalMemory, totalGpus);
     }
 
-    /// <summary>Resources held by running jobs, per project (replicas times resources); never to be changed.</summary>
-    public IReadOnlyDictionary<string, (double Cpu, double Memory, double Gpus)> Used(IReadOnlyList<Job> running)
+    /// <summary>
+    /// Resources held by running jobs, per project (replicas times resources); never to be changed by the caller.
+    /// With a <paramref name="capacity"/> the caller keeps in step, the last pass's sums plus the changes it
+    /// recorded since (whole numbers, so adding and taking away in any order gives the sums a rebuild would).
+    /// </summary>
+    public IReadOnlyDictionary<string, (double Cpu, double Memory, double Gpus)> Used(IReadOnlyList<Job> running, Placement.RunningCapacity? capacity = null)
     {
         var kept = Volatile.Read(ref _used);
-        if (PassShortcuts.Enabled && kept is not null && QueueOrderMemory.SameObjects(kept.Running, running))
+        if (PassShortcuts.Enabled && kept is not null && capacity is not null && ReferenceEquals(kept.Capacity, capacity)
+            && capacity.TryChangesSince(kept.Position, out var changes) && kept.Count + Placement.RunningCapacity.Net(changes) == running.Count)
+        {
+            var sums = (Dictionary<string, (double Cpu, double Memory, double Gpus)>)kept.Usage;
+            foreach (var (job, added) in changes)
+            {
+                Add(sums, job, added ? 1 : -1);
+            }
+
+            Volatile.Write(ref _used, kept with { Position = capacity.ChangeCount, Count = running.Count });
+            return sums;
+        }
+
+        if (PassShortcuts.Enabled && kept is not null && capacity is null && kept.Capacity is null && QueueOrderMemory.SameObjects(kept.Running, running))
         {
             return kept.Usage;
         }
@@ -239,19 +256,26 @@ internal sealed class FairShareSums
         var usage = new Dictionary<string, (double Cpu, double Memory, double Gpus)>(StringComparer.Ordinal);
         foreach (var job in running)
         {
-            var (cpu, memory, gpus) = usage.GetValueOrDefault(job.Spec.Project);
-            var replicas = job.Spec.Replicas;
-            usage[job.Spec.Project] = (cpu + (job.Spec.Resources.CpuMillis * replicas), memory + (job.Spec.Resources.MemoryBytes * replicas),
-                gpus + (job.Spec.Resources.AcceleratorCount * replicas));
+            Add(usage, job, 1);
         }
 
-        Volatile.Write(ref _used, new KeptUsage([.. running], usage));
+        // Following a capacity needs no copy of the running list: the changes say what moved.
+        Volatile.Write(ref _used, new KeptUsage(capacity is null ? [.. running] : [], usage, capacity, capacity?.ChangeCount ?? 0, running.Count));
         return usage;
+    }
+
+    private static void Add(Dictionary<string, (double Cpu, double Memory, double Gpus)> usage, Job job, int sign)
+    {
+        var (cpu, memory, gpus) = usage.GetValueOrDefault(job.Spec.Project);
+        var replicas = sign * job.Spec.Replicas;
+        usage[job.Spec.Project] = (cpu + (job.Spec.Resources.CpuMillis * replicas), memory + (job.Spec.Resources.MemoryBytes * replicas),
+            gpus + (job.Spec.Resources.AcceleratorCount * replicas));
     }
 
     private sealed record KeptTotals(Stratum.Core.Cluster.Node[] Nodes, (double Cpu, double Memory, double Gpus) Totals);
 
-    private sealed record KeptUsage(Job[] Running, IReadOnlyDictionary<string, (double Cpu, double Memory, double Gpus)> Usage);
+    private sealed record KeptUsage(Job[] Running, IReadOnlyDictionary<string, (double Cpu, double Memory, double Gpus)> Usage,
+        Placement.RunningCapacity? Capacity, long Position, int Count);
 }
 
 /// <summary>

@@ -43,19 +43,15 @@ internal sealed class QuotaLedger
             }
         }
 
+        if (memory is not null && PassShortcuts.Enabled && snapshot.Capacity is { } capacity)
+        {
+            Follow(snapshot, memory, capacity);
+            return;
+        }
+
         if (memory is not null && PassShortcuts.Enabled && memory.HeldUsage(snapshot.Projects, snapshot.Running) is { } held)
         {
-            foreach (var (project, used) in held.Usage)
-            {
-                _usage[project] = (long[])used.Clone();
-            }
-
-            foreach (var (key, used) in held.TypeUsage)
-            {
-                _typeUsage[key] = used;
-            }
-
-            Version = held.Version;
+            Load(held);
             return;
         }
 
@@ -64,9 +60,55 @@ internal sealed class QuotaLedger
             Add(job);
         }
 
-        memory?.HoldUsage(new QuotaUsage([.. snapshot.Projects], [.. snapshot.Running], _usage.ToDictionary(kv => kv.Key, kv => (long[])kv.Value.Clone(), StringComparer.Ordinal),
-            new Dictionary<(string Project, string Type), int>(_typeUsage), Version));
+        memory?.HoldUsage(Keep([.. snapshot.Projects], [.. snapshot.Running]));
     }
+
+    /// <summary>
+    /// Usage from the last pass's and the changes the caller's <paramref name="capacity"/> recorded since (a replay
+    /// starts and stops a few jobs between passes; counting every running job again was a twentieth of its
+    /// time), or counted afresh when what was kept is not for these projects and this capacity.
+    /// </summary>
+    private void Follow(ClusterSnapshot snapshot, Placement.CapacityIndex.LayoutCache memory, Placement.RunningCapacity capacity)
+    {
+        var kept = memory.TakeFollowedUsage();
+        if (kept is not null && ReferenceEquals(kept.Capacity, capacity) && QueueOrderMemory.SameObjects(kept.Usage.Projects, snapshot.Projects)
+            && capacity.TryChangesSince(kept.Position, out var changes) && kept.Count + Placement.RunningCapacity.Net(changes) == snapshot.Running.Count)
+        {
+            Load(kept.Usage);
+            foreach (var (job, added) in changes)
+            {
+                Change(job, added ? 1 : -1);
+            }
+        }
+        else
+        {
+            foreach (var job in snapshot.Running)
+            {
+                Add(job);
+            }
+        }
+
+        memory.FollowUsage(new FollowedUsage(capacity, capacity.ChangeCount, snapshot.Running.Count, Keep([.. snapshot.Projects], [])));
+    }
+
+    private void Load(QuotaUsage held)
+    {
+        foreach (var (project, used) in held.Usage)
+        {
+            _usage[project] = (long[])used.Clone();
+        }
+
+        foreach (var (key, used) in held.TypeUsage)
+        {
+            _typeUsage[key] = used;
+        }
+
+        Version = held.Version;
+    }
+
+    private QuotaUsage Keep(Project[] projects, Job[] running) =>
+        new(projects, running, _usage.ToDictionary(kv => kv.Key, kv => (long[])kv.Value.Clone(), StringComparer.Ordinal),
+            new Dictionary<(string Project, string Type), int>(_typeUsage), Version);
 
     /// <summary>Changes with every <see cref="Add"/> and <see cref="Remove"/>, so callers can cache what depends on usage.</summary>
     public long Version { get; private set; }
@@ -370,6 +412,9 @@ internal sealed class QuotaLedger
         _ => amount.ToString(CultureInfo.InvariantCulture),
     };
 }
+
+/// <summary>Quota usage kept in step with a caller's <see cref="Placement.RunningCapacity"/>: read up to <see cref="Position"/> of its changes, for <see cref="Count"/> running jobs.</summary>
+internal sealed record FollowedUsage(Placement.RunningCapacity Capacity, long Position, int Count, QuotaUsage Usage);
 
 /// <summary>Quota usage counted from <see cref="Running"/> under <see cref="Projects"/>, kept between passes (see <see cref="QuotaLedger"/>).</summary>
 internal sealed record QuotaUsage(Project[] Projects, Job[] Running, Dictionary<string, long[]> Usage, Dictionary<(string Project, string Type), int> TypeUsage, long Version);

@@ -5,8 +5,9 @@ using Stratum.Scheduling.Placement;
 namespace Stratum.Scheduling.Tests;
 
 /// <summary>
-/// The fast path a replay takes (free capacity kept in <see cref="RunningCapacity"/>, the queue promised
-/// in submit order, the policy instance and its sjf-oracle queue index reused across passes) decides
+/// The fast path a replay takes (free capacity kept in <see cref="RunningCapacity"/>, whose log of starts and
+/// stops the planning policies follow for their capacity index, quota and fair-share sums; the queue promised
+/// in submit order; the policy instance and its sjf-oracle queue index reused across passes) decides
 /// exactly what the plain path decides (everything rebuilt from the snapshot by a fresh policy), pass
 /// after pass over a small random replay.
 /// </summary>
@@ -26,6 +27,11 @@ public sealed class ReplaySpeedPathTests
     [InlineData("las-fine-q5m", 6)]
     [InlineData("las-g4", 7)]
     [InlineData("las-q5m", 8)]
+    [InlineData("default", 1)]
+    [InlineData("default", 2)]
+    [InlineData("default", 3)]
+    [InlineData("planning", 4)]
+    [InlineData("backfill", 5)]
     public void Schedule_FastPathOverReplay_DecidesAsPlainPath(string policyName, int seed)
     {
         var fast = SchedulingPolicies.CreateForSimulation(policyName);

@@ -27,11 +27,17 @@ internal sealed class CapacityIndex
     private readonly long[] _memory;
     private readonly int[][] _budget;
     private readonly ulong[][] _mask;
-    private readonly SortedSet<int>[][]? _buckets;
+    // Per type, one row of bits over the nodes per free count (0..the most devices of the type on a node):
+    // bit n is set when node n is Ready, has the type and has that many free. Rows of bits rather than sorted
+    // sets: a what-if copy is a few array copies instead of a tree walk and an object per member, and bits
+    // read in ascending order are the nodes in name order, as the sets gave them.
+    private readonly ulong[][]? _buckets;
+    private readonly int _words;
 
     private CapacityIndex(Node[] nodes, Dictionary<string, int> indexByName, Dictionary<string, int> typeIndex, int[][][] devices, int[] rack,
-        long[] cpu, long[] memory, int[][] budget, ulong[][] mask, SortedSet<int>[][]? buckets)
+        long[] cpu, long[] memory, int[][] budget, ulong[][] mask, ulong[][]? buckets)
     {
+        _words = Math.Max(1, (nodes.Length + 63) >> 6);
         _nodes = nodes;
         _indexByName = indexByName;
         _typeIndex = typeIndex;
@@ -45,6 +51,9 @@ internal sealed class CapacityIndex
     }
 
     public int Count => _nodes.Length;
+
+    /// <summary>What node numbers mean: the same object for an index and its clones, another once the nodes change.</summary>
+    public object Numbering => _indexByName;
 
     public Node Node(int index) => _nodes[index];
 
@@ -70,9 +79,15 @@ internal sealed class CapacityIndex
     /// As <see cref="Build(IEnumerable{Node}, IEnumerable{Job}, Dictionary{ResourceVector, ReplicaRequest})"/>, reusing
     /// <paramref name="cache"/>'s layout when the snapshot holds the very same node objects as the pass before.
     /// </summary>
-    public static CapacityIndex Build(IReadOnlyList<Node> nodes, IReadOnlyList<Job> running, Dictionary<ResourceVector, ReplicaRequest> requests, LayoutCache cache)
+    public static CapacityIndex Build(IReadOnlyList<Node> nodes, IReadOnlyList<Job> running, Dictionary<ResourceVector, ReplicaRequest> requests, LayoutCache cache,
+        RunningCapacity? capacity = null)
     {
         var layout = cache.For(nodes);
+        if (PassShortcuts.Enabled && capacity is not null)
+        {
+            return cache.Follow(layout, running, capacity, requests);
+        }
+
         if (PassShortcuts.Enabled && cache.Held(layout, running) is { } held)
         {
             // The same running job objects on the same layout hold the same capacity: copy it instead of
@@ -88,20 +103,10 @@ internal sealed class CapacityIndex
     private static CapacityIndex Build(Layout layout, IEnumerable<Job> running, Dictionary<ResourceVector, ReplicaRequest> requests)
     {
         var index = new CapacityIndex(layout.Sorted, layout.IndexByName, layout.TypeIndex, layout.Devices, layout.Rack,
-            (long[])layout.Cpu.Clone(), (long[])layout.Memory.Clone(), [.. layout.Budget.Select(b => (int[])b.Clone())], [.. layout.Mask.Select(m => (ulong[])m.Clone())], null);
+            (long[])layout.Cpu.Clone(), (long[])layout.Memory.Clone(), CopyRows(layout.Budget), CopyRows(layout.Mask), null);
         foreach (var job in running)
         {
-            if (job.CurrentAttempt is { } attempt)
-            {
-                var request = Request(requests, job.Spec.Resources);
-                foreach (var replica in attempt.Placement)
-                {
-                    if (layout.IndexByName.TryGetValue(replica.Node, out var n))
-                    {
-                        index.Adjust(n, request, replica.AcceleratorIndices, -1);
-                    }
-                }
-            }
+            index.Hold(job, Request(requests, job.Spec.Resources));
         }
 
         return new CapacityIndex(index._nodes, index._indexByName, index._typeIndex, index._devices, index._rack, index._cpu, index._memory,
@@ -119,6 +124,15 @@ internal sealed class CapacityIndex
         private Layout? _last;
 
         private Kept? _held;
+
+        private PlanPass.Scratch? _scratch;
+
+        private Following? _following;
+
+        /// <summary>The buffers the last planning pass left, or null when none are free (another pass holds them).</summary>
+        internal PlanPass.Scratch? TakeScratch() => Interlocked.Exchange(ref _scratch, null);
+
+        internal void ReturnScratch(PlanPass.Scratch scratch) => Volatile.Write(ref _scratch, scratch);
 
         /// <summary>The previous pass's queue order, which the planning pass reuses while it still holds.</summary>
         internal QueueOrderMemory QueueOrder { get; } = new();
@@ -157,6 +171,13 @@ internal sealed class CapacityIndex
 
         internal void HoldUsage(QuotaUsage usage) => Volatile.Write(ref _usage, usage);
 
+        private FollowedUsage? _followedUsage;
+
+        /// <summary>The usage a pass following a <see cref="RunningCapacity"/> kept, taken so that no other pass changes it meanwhile.</summary>
+        internal FollowedUsage? TakeFollowedUsage() => Interlocked.Exchange(ref _followedUsage, null);
+
+        internal void FollowUsage(FollowedUsage usage) => Volatile.Write(ref _followedUsage, usage);
+
         private static bool Same<T>(T[] kept, IReadOnlyList<T> now)
             where T : class
         {
@@ -177,6 +198,62 @@ internal sealed class CapacityIndex
         }
 
         private sealed record Kept(Layout Layout, Job[] Running, CapacityIndex Index);
+
+        /// <summary>An index kept in step with a caller's <see cref="RunningCapacity"/>: read up to <see cref="Position"/> of its changes, for <see cref="Count"/> running jobs.</summary>
+        private sealed class Following(Layout layout, RunningCapacity capacity, long position, int count, CapacityIndex index)
+        {
+            public Layout Layout { get; } = layout;
+
+            public RunningCapacity Capacity { get; } = capacity;
+
+            public long Position { get; set; } = position;
+
+            public int Count { get; set; } = count;
+
+            public CapacityIndex Index { get; } = index;
+        }
+
+        /// <summary>
+        /// The free capacity for <paramref name="running"/>, from the index kept last pass and the changes
+        /// <paramref name="capacity"/> recorded since (a replay starts or stops a few jobs between passes, where
+        /// building from every running job's placement was a tenth of its time); built from scratch when the
+        /// layout, the capacity or the number of running jobs tells that the kept one is not in step.
+        /// </summary>
+        internal CapacityIndex Follow(Layout layout, IReadOnlyList<Job> running, RunningCapacity capacity, Dictionary<ResourceVector, ReplicaRequest> requests)
+        {
+            var kept = Interlocked.Exchange(ref _following, null);
+            if (kept is not null && ReferenceEquals(kept.Layout, layout) && ReferenceEquals(kept.Capacity, capacity)
+                && capacity.TryChangesSince(kept.Position, out var changes))
+            {
+                var count = kept.Count;
+                foreach (var (job, added) in changes)
+                {
+                    var request = Request(requests, job.Spec.Resources);
+                    if (added)
+                    {
+                        kept.Index.Hold(job, request);
+                    }
+                    else
+                    {
+                        kept.Index.Release(job, request);
+                    }
+
+                    count += added ? 1 : -1;
+                }
+
+                if (count == running.Count)
+                {
+                    kept.Count = count;
+                    kept.Position = capacity.ChangeCount;
+                    Volatile.Write(ref _following, kept);
+                    return kept.Index.Clone();
+                }
+            }
+
+            var index = CapacityIndex.Build(layout, running, requests);
+            Volatile.Write(ref _following, new Following(layout, capacity, capacity.ChangeCount, running.Count, index.Clone()));
+            return index;
+        }
 
         internal Layout For(IReadOnlyList<Node> nodes)
         {
@@ -309,9 +386,9 @@ internal sealed class CapacityIndex
     }
 
     /// <summary>Ready nodes by free count, per type; each bucket in name order.</summary>
-    private SortedSet<int>[][] BuildBuckets()
+    private ulong[][] BuildBuckets()
     {
-        var buckets = new SortedSet<int>[_devices.Length][];
+        var buckets = new ulong[_devices.Length][];
         for (var t = 0; t < _devices.Length; t++)
         {
             var max = 0;
@@ -320,23 +397,16 @@ internal sealed class CapacityIndex
                 max = Math.Max(max, _devices[t][n].Length);
             }
 
-            // Straight into the sets, nodes in ascending order: a list and a sort per bucket on every pass
-            // were a large share of what a default replay's garbage collector had to clear.
-            var sets = new SortedSet<int>[max + 1];
-            for (var c = 0; c <= max; c++)
-            {
-                sets[c] = [];
-            }
-
+            var rows = new ulong[(max + 1) * _words];
             for (var n = 0; n < _nodes.Length; n++)
             {
                 if (_nodes[n].State == NodeState.Ready && _devices[t][n].Length > 0)
                 {
-                    sets[Free(t, n)].Add(n);
+                    rows[(Free(t, n) * _words) + (n >> 6)] |= 1UL << n;
                 }
             }
 
-            buckets[t] = sets;
+            buckets[t] = rows;
         }
 
         return buckets;
@@ -358,23 +428,19 @@ internal sealed class CapacityIndex
     public CapacityIndex Clone()
     {
         var copy = new CapacityIndex(_nodes, _indexByName, _typeIndex, _devices, _rack, (long[])_cpu.Clone(), (long[])_memory.Clone(),
-            [.. _budget.Select(b => (int[])b.Clone())], [.. _mask.Select(m => (ulong[])m.Clone())], null);
+            CopyRows(_budget), CopyRows(_mask), null);
+
+        // The buckets always hold what BuildBuckets would make of the amounts (every change rebuckets its node).
         return new CapacityIndex(_nodes, _indexByName, _typeIndex, _devices, _rack, copy._cpu, copy._memory, copy._budget, copy._mask,
-            _buckets is null || !PassShortcuts.Enabled ? copy.BuildBuckets() : CopyBuckets(_buckets));
+            _buckets is null || !PassShortcuts.Enabled ? copy.BuildBuckets() : CopyRows(_buckets));
     }
 
-    // The buckets always hold what BuildBuckets would make of the amounts (every change rebuckets its node),
-    // and copying a sorted set is a walk of its tree where building one sorts its members first.
-    private static SortedSet<int>[][] CopyBuckets(SortedSet<int>[][] buckets)
+    private static T[][] CopyRows<T>(T[][] rows)
     {
-        var copy = new SortedSet<int>[buckets.Length][];
-        for (var t = 0; t < buckets.Length; t++)
+        var copy = new T[rows.Length][];
+        for (var i = 0; i < rows.Length; i++)
         {
-            copy[t] = new SortedSet<int>[buckets[t].Length];
-            for (var c = 0; c < buckets[t].Length; c++)
-            {
-                copy[t][c] = new SortedSet<int>(buckets[t][c]);
-            }
+            copy[i] = (T[])rows[i].Clone();
         }
 
         return copy;
@@ -470,16 +536,21 @@ internal sealed class CapacityIndex
             return -1;
         }
 
-        var buckets = _buckets[t];
+        var rows = _buckets[t];
+        var counts = rows.Length / _words;
         var need = replica.Counts[0];
-        for (var step = 0; step < buckets.Length - need; step++)
+        for (var step = 0; step < counts - need; step++)
         {
-            var c = spread ? buckets.Length - 1 - step : need + step;
-            foreach (var n in buckets[c])
+            var row = (spread ? counts - 1 - step : need + step) * _words;
+            for (var w = 0; w < _words; w++)
             {
-                if (Reject(n, replica, selector) is null && (extra is null || extra(n)))
+                for (var bits = rows[row + w]; bits != 0; bits &= bits - 1)
                 {
-                    return n;
+                    var n = (w << 6) + BitOperations.TrailingZeroCount(bits);
+                    if (Reject(n, replica, selector) is null && (extra is null || extra(n)))
+                    {
+                        return n;
+                    }
                 }
             }
         }
@@ -555,14 +626,38 @@ internal sealed class CapacityIndex
     /// <summary>Gives back one replica's resources and devices (a rolled-back take).</summary>
     public void Release(int n, ReplicaRequest replica, IReadOnlyList<int> indices) => Adjust(n, replica, indices, +1);
 
+    /// <summary>Takes what a running job holds where its current attempt is placed (nodes this index does not have are skipped).</summary>
+    private void Hold(Job job, ReplicaRequest replica)
+    {
+        if (job.CurrentAttempt is not { } attempt)
+        {
+            return;
+        }
+
+        var placement = attempt.Placement;
+        for (var r = 0; r < placement.Count; r++)
+        {
+            if (_indexByName.TryGetValue(placement[r].Node, out var n))
+            {
+                Adjust(n, replica, placement[r].AcceleratorIndices, -1);
+            }
+        }
+    }
+
     /// <summary>Gives back everything a running job holds, as if it had stopped.</summary>
     public void Release(Job job, ReplicaRequest replica)
     {
-        foreach (var placed in job.CurrentAttempt?.Placement ?? [])
+        if (job.CurrentAttempt is not { } attempt)
         {
-            if (IndexOf(placed.Node) is var n and >= 0)
+            return;
+        }
+
+        var placement = attempt.Placement;
+        for (var r = 0; r < placement.Count; r++)
+        {
+            if (IndexOf(placement[r].Node) is var n and >= 0)
             {
-                Adjust(n, replica, placed.AcceleratorIndices, +1);
+                Adjust(n, replica, placement[r].AcceleratorIndices, +1);
             }
         }
     }
@@ -678,8 +773,10 @@ internal sealed class CapacityIndex
             var after = Free(t, n);
             if (after != before[t] && _devices[t][n].Length > 0)
             {
-                _buckets[t][before[t]].Remove(n);
-                _buckets[t][after].Add(n);
+                var rows = _buckets[t];
+                var word = n >> 6;
+                rows[(before[t] * _words) + word] &= ~(1UL << n);
+                rows[(after * _words) + word] |= 1UL << n;
             }
         }
     }

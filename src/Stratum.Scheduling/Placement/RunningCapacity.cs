@@ -13,7 +13,15 @@ namespace Stratum.Scheduling.Placement;
 /// </summary>
 public sealed class RunningCapacity
 {
+    // Past this many unread changes the log starts again, and readers build their state from scratch once.
+    private const int MaxChanges = 1 << 16;
+
     private readonly FreeCapacity _free;
+
+    // Every Add and Remove in order, for readers that keep their own state in step with the running jobs
+    // (the planning policies' capacity index, quota and fair-share sums) instead of rebuilding it each pass.
+    private readonly List<(Job Job, bool Added)> _changes = [];
+    private long _dropped;
 
     /// <summary>Every node of <paramref name="nodes"/> with nothing running; the same list must go into each snapshot.</summary>
     public RunningCapacity(IReadOnlyList<Node> nodes)
@@ -49,6 +57,7 @@ public sealed class RunningCapacity
     {
         ArgumentNullException.ThrowIfNull(job);
         _free.Hold(job);
+        Record(job, added: true);
     }
 
     /// <summary><paramref name="job"/>, which ran where its current attempt is placed, has stopped.</summary>
@@ -56,6 +65,46 @@ public sealed class RunningCapacity
     {
         ArgumentNullException.ThrowIfNull(job);
         _free.Release(job);
+        Record(job, added: false);
+    }
+
+    /// <summary>How many changes were ever recorded: where a reader that is in step now reads from next time.</summary>
+    internal long ChangeCount => _dropped + _changes.Count;
+
+    /// <summary>The changes recorded since <paramref name="position"/> (an earlier <see cref="ChangeCount"/>), oldest first; false when some were dropped.</summary>
+    internal bool TryChangesSince(long position, out ReadOnlySpan<(Job Job, bool Added)> changes)
+    {
+        if (position < _dropped || position > ChangeCount)
+        {
+            changes = default;
+            return false;
+        }
+
+        changes = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_changes)[(int)(position - _dropped)..];
+        return true;
+    }
+
+    /// <summary>How many more jobs run after <paramref name="changes"/> than before them.</summary>
+    internal static int Net(ReadOnlySpan<(Job Job, bool Added)> changes)
+    {
+        var net = 0;
+        foreach (var (_, added) in changes)
+        {
+            net += added ? 1 : -1;
+        }
+
+        return net;
+    }
+
+    private void Record(Job job, bool added)
+    {
+        if (_changes.Count == MaxChanges)
+        {
+            _dropped += _changes.Count;
+            _changes.Clear();
+        }
+
+        _changes.Add((job, added));
     }
 
     /// <summary>A working copy for one pass; it shares unchanged nodes with this one.</summary>
