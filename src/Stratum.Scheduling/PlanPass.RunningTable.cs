@@ -7,7 +7,7 @@ internal sealed partial class PlanPass
 {
     private RunningTable? _table;
 
-    /// <summary>The running jobs in flat arrays, filled on the first question that walks them in this pass.</summary>
+    /// <summary>The running jobs in flat arrays, brought up to date on the first question that walks them in this pass.</summary>
     private RunningTable Table() => _table ??= _scratch.Table.Fill(this);
 
     /// <summary>
@@ -15,24 +15,31 @@ internal sealed partial class PlanPass
     /// it is stopping or past the preemption cooldown, and (asked for lazily) its service band. The preemption
     /// bound, the victim order, the victim walk and the band wake-ups read these instead of hashing node names
     /// and resource vectors again per job and question: the first 20,000 jobs of the Philly replay asked the
-    /// bound 179,000 times over about 250 running jobs each. The arrays belong to the policy's
-    /// <see cref="Scratch"/> and are refilled, not reallocated, by the next pass.
+    /// bound 179,000 times over about 250 running jobs each. The table belongs to the policy's
+    /// <see cref="Scratch"/>; with a <see cref="RunningCapacity"/> it follows the caller's log of starts and stops
+    /// instead of being filled again (slots are in no particular order: every use sorts by id or sums).
     /// </summary>
     internal sealed class RunningTable
     {
+        private readonly Dictionary<Job, int> _slotOf = new(ReferenceEqualityComparer.Instance);
+
+        // Rows by job object, kept across passes that fill the table again (no capacity log to follow: the
+        // live server, or the same snapshot passed again), so a job that still runs keeps its row.
+        private readonly Dictionary<Job, Row> _rows = new(ReferenceEqualityComparer.Instance);
         private PlanPass? _pass;
+        private object? _numbering;
+        private Dictionary<Stratum.Core.Resources.ResourceVector, ReplicaRequest>? _requestsOf;
+        private RunningCapacity? _capacity;
+        private long _position;
+        private int[] _band = [];
 
         public int Count { get; private set; }
 
         public Job[] Jobs { get; private set; } = [];
 
+        public Row[] Rows { get; private set; } = [];
+
         public ReplicaRequest[] Requests { get; private set; } = [];
-
-        /// <summary>Where each job's replicas start in <see cref="Node"/> (Count + 1 entries).</summary>
-        public int[] Start { get; private set; } = [0];
-
-        /// <summary>Node number of each placed replica, in placement order; -1 for a node the pass does not know.</summary>
-        public int[] Node { get; private set; } = [];
 
         public bool[] Stopping { get; private set; } = [];
 
@@ -43,18 +50,11 @@ internal sealed partial class PlanPass
 
         public double[] Service { get; private set; } = [];
 
-        private int[] _band = [];
-
-        // What does not change while a job object runs, by job object (kept across passes: most running jobs
-        // are the same objects next pass): its request, its replicas' node numbers, the fixed parts of its service.
-        private readonly Dictionary<Job, Row> _rows = new(ReferenceEqualityComparer.Instance);
-        private object? _numbering;
-        private Dictionary<Stratum.Core.Resources.ResourceVector, ReplicaRequest>? _requestsOf;
-
-        public Row[] Rows { get; private set; } = [];
-
-        internal sealed class Row(ReplicaRequest request, int[] nodes)
+        /// <summary>What does not change while a job object runs: its request, its replicas' node numbers, the fixed parts of its service.</summary>
+        internal sealed class Row(Job job, ReplicaRequest request, int[] nodes)
         {
+            public Job Job { get; } = job;
+
             public ReplicaRequest Request { get; } = request;
 
             public int[] Nodes { get; } = nodes;
@@ -70,72 +70,125 @@ internal sealed partial class PlanPass
         {
             _pass = pass;
             var running = pass._snapshot.Running;
-            Count = running.Count;
-
-            // Node numbers hold for one layout, and requests for one request table; rows of jobs long gone are
-            // dropped by starting again once they outnumber the running jobs.
-            if (!ReferenceEquals(_numbering, pass._index.Numbering) || !ReferenceEquals(_requestsOf, pass._requests) || _rows.Count > (4 * Count) + 1024)
+            var capacity = pass._snapshot.Capacity;
+            var following = PassShortcuts.Enabled && capacity is not null && ReferenceEquals(_capacity, capacity)
+                && ReferenceEquals(_numbering, pass._index.Numbering) && ReferenceEquals(_requestsOf, pass._requests)
+                && capacity.TryChangesSince(_position, out var changes) && Count + RunningCapacity.Net(changes) == running.Count
+                && Follow(changes);
+            if (!following)
             {
-                _rows.Clear();
+                // Node numbers hold for one layout, and requests for one request table; rows of jobs long gone
+                // are dropped by starting again once they outnumber the running jobs.
+                if (!ReferenceEquals(_numbering, pass._index.Numbering) || !ReferenceEquals(_requestsOf, pass._requests) || _rows.Count > (4 * running.Count) + 1024)
+                {
+                    _rows.Clear();
+                }
+
                 _numbering = pass._index.Numbering;
                 _requestsOf = pass._requests;
+                _slotOf.Clear();
+                Count = 0;
+                foreach (var job in running)
+                {
+                    Append(job);
+                }
             }
 
-            if (Jobs.Length < Count)
+            _capacity = capacity;
+            _position = capacity?.ChangeCount ?? 0;
+            if (_band.Length < Jobs.Length)
             {
-                var size = Math.Max(Count, Jobs.Length * 2);
-                Jobs = new Job[size];
-                Rows = new Row[size];
-                Requests = new ReplicaRequest[size];
-                Start = new int[size + 1];
-                Stopping = new bool[size];
-                Ripe = new bool[size];
-                StartedTicks = new long[size];
-                Service = new double[size];
-                _band = new int[size];
+                _band = new int[Jobs.Length];
+                Ripe = new bool[Jobs.Length];
+                Service = new double[Jobs.Length];
             }
 
-            var cutoff = pass._snapshot.Now - pass._options.PreemptionCooldown;
-            var replicas = 0;
+            var cutoff = (pass._snapshot.Now - pass._options.PreemptionCooldown).UtcTicks;
             for (var i = 0; i < Count; i++)
             {
-                var job = running[i];
-                Jobs[i] = job;
-                var attempt = job.CurrentAttempt;
-                var placement = attempt?.Placement ?? [];
-                if (!_rows.TryGetValue(job, out var row))
-                {
-                    var nodes = new int[placement.Count];
-                    for (var r = 0; r < nodes.Length; r++)
-                    {
-                        nodes[r] = pass._index.IndexOf(placement[r].Node);
-                    }
-
-                    row = new Row(CapacityIndex.Request(pass._requests, job.Spec.Resources), nodes);
-                    _rows[job] = row;
-                }
-
-                Rows[i] = row;
-                Requests[i] = row.Request;
-                var started = attempt?.StartedAt ?? DateTimeOffset.MinValue;
-                Stopping[i] = job.Stop is not null;
-                Ripe[i] = job.Stop is null && started <= cutoff;
-                StartedTicks[i] = started.UtcTicks;
+                Ripe[i] = !Stopping[i] && StartedTicks[i] <= cutoff;
                 _band[i] = -1;
-                Start[i] = replicas;
-                if (Node.Length < replicas + row.Nodes.Length)
-                {
-                    var grown = new int[Math.Max(replicas + row.Nodes.Length, Node.Length * 2)];
-                    Array.Copy(Node, grown, replicas);
-                    Node = grown;
-                }
-
-                row.Nodes.CopyTo(Node, replicas);
-                replicas += row.Nodes.Length;
             }
 
-            Start[Count] = replicas;
             return this;
+        }
+
+        /// <summary>Applies the caller's starts and stops; false (the table to be filled again) for a stop of a job it does not hold.</summary>
+        private bool Follow(ReadOnlySpan<(Job Job, bool Added)> changes)
+        {
+            foreach (var (job, added) in changes)
+            {
+                if (added)
+                {
+                    Append(job);
+                    continue;
+                }
+
+                if (!_slotOf.Remove(job, out var slot))
+                {
+                    return false;
+                }
+
+                _rows.Remove(job);
+
+                var last = --Count;
+                if (slot != last)
+                {
+                    Jobs[slot] = Jobs[last];
+                    Rows[slot] = Rows[last];
+                    Requests[slot] = Requests[last];
+                    Stopping[slot] = Stopping[last];
+                    StartedTicks[slot] = StartedTicks[last];
+                    _slotOf[Jobs[slot]] = slot;
+                }
+
+                Jobs[last] = null!;
+                Rows[last] = null!;
+            }
+
+            return true;
+        }
+
+        private void Append(Job job)
+        {
+            if (Count == Jobs.Length)
+            {
+                var size = Math.Max(16, Jobs.Length * 2);
+                Jobs = Grow(Jobs, size);
+                Rows = Grow(Rows, size);
+                Requests = Grow(Requests, size);
+                Stopping = Grow(Stopping, size);
+                StartedTicks = Grow(StartedTicks, size);
+            }
+
+            var attempt = job.CurrentAttempt;
+            if (!_rows.TryGetValue(job, out var row))
+            {
+                var placement = attempt?.Placement ?? [];
+                var nodes = new int[placement.Count];
+                for (var r = 0; r < nodes.Length; r++)
+                {
+                    nodes[r] = _pass!._index.IndexOf(placement[r].Node);
+                }
+
+                row = new Row(job, CapacityIndex.Request(_pass!._requests, job.Spec.Resources), nodes);
+                _rows[job] = row;
+            }
+
+            var slot = Count++;
+            Jobs[slot] = job;
+            Rows[slot] = row;
+            Requests[slot] = row.Request;
+            Stopping[slot] = job.Stop is not null;
+            StartedTicks[slot] = (attempt?.StartedAt ?? DateTimeOffset.MinValue).UtcTicks;
+            _slotOf[job] = slot;
+        }
+
+        private static T[] Grow<T>(T[] array, int size)
+        {
+            var grown = new T[size];
+            Array.Copy(array, grown, array.Length);
+            return grown;
         }
 
         /// <summary>The job's service band now (its attained service in <see cref="Service"/>); worked out on first ask.</summary>
@@ -171,11 +224,12 @@ internal sealed partial class PlanPass
         public void Release(CapacityIndex index, int slot)
         {
             var placement = Jobs[slot].CurrentAttempt?.Placement ?? [];
-            for (var r = Start[slot]; r < Start[slot + 1]; r++)
+            var nodes = Rows[slot].Nodes;
+            for (var r = 0; r < nodes.Length; r++)
             {
-                if (Node[r] >= 0)
+                if (nodes[r] >= 0)
                 {
-                    index.Release(Node[r], Requests[slot], placement[r - Start[slot]].AcceleratorIndices);
+                    index.Release(nodes[r], Requests[slot], placement[r].AcceleratorIndices);
                 }
             }
         }
@@ -183,9 +237,9 @@ internal sealed partial class PlanPass
         /// <summary>Whether a node the job held could now take a replica: only those nodes changed when it ended.</summary>
         public bool FreesRoomFor(CapacityIndex index, int slot, ReplicaRequest replica, JobSpec spec)
         {
-            for (var r = Start[slot]; r < Start[slot + 1]; r++)
+            foreach (var n in Rows[slot].Nodes)
             {
-                if (Node[r] >= 0 && index.Reject(Node[r], replica, spec.NodeSelector) is null)
+                if (n >= 0 && index.Reject(n, replica, spec.NodeSelector) is null)
                 {
                     return true;
                 }

@@ -68,6 +68,12 @@ internal sealed class CapacityIndex
 
     public bool HasType(int node, string type) => _typeIndex.TryGetValue(type, out var t) && _devices[t][node].Length > 0;
 
+    /// <summary>The number this index gives accelerator <paramref name="type"/>, or -1 when no node has it (for <see cref="FreeOf"/>).</summary>
+    public int TypeNumber(string type) => _typeIndex.TryGetValue(type, out var t) ? t : -1;
+
+    /// <summary>As <see cref="Free(int, string)"/> for the type numbered <paramref name="t"/> by <see cref="TypeNumber"/>: no name lookup per node.</summary>
+    public int FreeOf(int t, int node) => t < 0 ? 0 : Free(t, node);
+
     /// <summary>Devices of <paramref name="type"/> one replica could be given on the node now, never below zero.</summary>
     public int Free(int node, string type) => _typeIndex.TryGetValue(type, out var t) ? Free(t, node) : 0;
 
