@@ -431,7 +431,11 @@ internal sealed partial class PlanPass
             if (shadow is not null)
             {
                 // Failing against the shadow is not failing for lack of room now: other shapes may still backfill.
-                _failed[shape] = (_snapshot.ExplainPending ? _reservation!.Reason(job.Id) : Unexplained, NoRejections);
+                // The reservation is the reason only when the job would fit without it; a job that finds no room
+                // either way is told why not, node by node.
+                _failed[shape] = !_snapshot.ExplainPending ? (Unexplained, NoRejections)
+                    : Fits(_index, job, replica) ? (_reservation!.Reason(job.Id), NoRejections)
+                    : (NoRoom(job.Spec, replica), _index.Rejections(replica, job.Spec.NodeSelector));
             }
             else
             {
@@ -1071,7 +1075,7 @@ internal sealed partial class PlanPass
     private (DateTimeOffset End, Job Job)[] SortedEnds()
     {
         // By (end, id), from the ends kept between passes; those not after now end now, which orders them by id alone.
-        var byEnd = _layouts.QueueOrder.Ends.For(_snapshot.Running, _snapshot.RuntimeEstimates);
+        var byEnd = _layouts.QueueOrder.Ends.For(_snapshot.Running, _snapshot.RuntimeEstimates, _snapshot.Capacity);
         var now = _snapshot.Now;
         var sorted = new (DateTimeOffset End, Job Job)[byEnd.Length];
         var due = 0;

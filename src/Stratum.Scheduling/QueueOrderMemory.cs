@@ -287,11 +287,48 @@ internal sealed class RunningEnds
 {
     private Kept? _last;
 
-    /// <summary>Sorted by (end, id); never to be changed.</summary>
-    public (DateTimeOffset End, Job Job)[] For(IReadOnlyList<Job> running, RuntimeEstimates? estimates)
+    /// <summary>
+    /// Sorted by (end, id); never to be changed. With a <paramref name="capacity"/> the caller keeps in step, the last
+    /// pass's ends with the jobs started and stopped since put in and taken out at their places.
+    /// </summary>
+    public (DateTimeOffset End, Job Job)[] For(IReadOnlyList<Job> running, RuntimeEstimates? estimates, Placement.RunningCapacity? capacity = null)
     {
         var last = Volatile.Read(ref _last);
-        if (PassShortcuts.Enabled && last is not null && ReferenceEquals(last.Estimates, estimates) && QueueOrderMemory.SameObjects(last.Running, running))
+        if (PassShortcuts.Enabled && last is not null && capacity is not null && ReferenceEquals(last.Capacity, capacity) && ReferenceEquals(last.Estimates, estimates)
+            && capacity.TryChangesSince(last.Position, out var changes) && last.Count + Placement.RunningCapacity.Net(changes) == running.Count)
+        {
+            var kept = last.Ends;
+            if (changes.Length > 0)
+            {
+                var moved = new List<(DateTimeOffset End, Job Job)>(kept);
+                foreach (var (job, added) in changes)
+                {
+                    if (job.CurrentAttempt is not { } attempt || RuntimeEstimates.For(job, estimates) is not { } runtime)
+                    {
+                        continue;
+                    }
+
+                    var end = attempt.StartedAt + runtime;
+                    var at = moved.BinarySearch((end, job), EndOrder.Instance);
+                    if (added && at < 0)
+                    {
+                        moved.Insert(~at, (end, job));
+                    }
+                    else if (!added && at >= 0)
+                    {
+                        moved.RemoveAt(at);
+                    }
+                }
+
+                kept = [.. moved];
+            }
+
+            Volatile.Write(ref _last, last with { Ends = kept, Position = capacity.ChangeCount, Count = running.Count });
+            return kept;
+        }
+
+        if (PassShortcuts.Enabled && last is not null && capacity is null && last.Capacity is null && ReferenceEquals(last.Estimates, estimates)
+            && QueueOrderMemory.SameObjects(last.Running, running))
         {
             return last.Ends;
         }
@@ -311,11 +348,23 @@ internal sealed class RunningEnds
         var sortedKeys = keys.ToArray();
         var sorted = ends.ToArray();
         Array.Sort(sortedKeys, sorted);
-        Volatile.Write(ref _last, new Kept([.. running], estimates, sorted));
+        Volatile.Write(ref _last, new Kept(capacity is null ? [.. running] : [], estimates, sorted, capacity, capacity?.ChangeCount ?? 0, running.Count));
         return sorted;
     }
 
-    private sealed record Kept(Job[] Running, RuntimeEstimates? Estimates, (DateTimeOffset End, Job Job)[] Ends);
+    private sealed record Kept(Job[] Running, RuntimeEstimates? Estimates, (DateTimeOffset End, Job Job)[] Ends, Placement.RunningCapacity? Capacity, long Position, int Count);
+
+    /// <summary>By end, then job id: the order the sort of (ticks, id) keys gives.</summary>
+    private sealed class EndOrder : IComparer<(DateTimeOffset End, Job Job)>
+    {
+        public static readonly EndOrder Instance = new();
+
+        public int Compare((DateTimeOffset End, Job Job) x, (DateTimeOffset End, Job Job) y)
+        {
+            var byEnd = x.End.UtcTicks.CompareTo(y.End.UtcTicks);
+            return byEnd != 0 ? byEnd : x.Job.Id.CompareTo(y.Job.Id);
+        }
+    }
 }
 
 /// <summary>What a queue order key is made of, read once from a job: id, submit time, priority, project (a slot in <see cref="QueueOrderMemory.QueueView.Projects"/>), and whether it has run before.</summary>

@@ -32,6 +32,22 @@ public sealed class PlanningPolicyTests
     }
 
     [Fact]
+    public void Backfill_JobThatFitsNowhereNow_IsToldWhyNotTheReservation()
+    {
+        // Job 3 asks for 6 GPUs where 4 are free: the reservation for job 2 is not what holds it back.
+        var (nodes, running) = HalfBusyNode();
+        var top = Job(2, gpus: 8, priority: 10);
+        var tooBig = WithRuntime(Job(3, gpus: 6), TimeSpan.FromHours(3));
+
+        var decisions = PlanningPolicy.Backfill().Schedule(Snapshot(nodes, [top, tooBig], running));
+
+        var pending = decisions.Pending.Single(p => p.JobId == 3);
+        Assert.DoesNotContain("would delay", pending.Reason, StringComparison.Ordinal);
+        Assert.Contains("largest free block is 4", pending.Reason, StringComparison.Ordinal);
+        Assert.Equal(1, pending.NodeRejections.Values.Sum());
+    }
+
+    [Fact]
     public void Backfill_LongJobOnTheReservedNode_WaitsSoItCannotDelayTheTopJob()
     {
         var (nodes, running) = HalfBusyNode();

@@ -48,6 +48,25 @@ public sealed class ReplaySpeedPathTests
     }
 
     /// <summary>
+    /// The planning policies over a replay where most jobs declare a max runtime (reservations, ends kept in
+    /// step with the starts and stops) and projects have GPU quotas (usage kept in step): the fast path that
+    /// follows the caller's log decides as fresh policies that rebuild everything.
+    /// </summary>
+    [Theory]
+    [InlineData("default", 11)]
+    [InlineData("default", 12)]
+    [InlineData("planning", 13)]
+    [InlineData("backfill", 14)]
+    public void Schedule_PlanningWithRuntimesAndQuotasOverReplay_DecidesAsPlainPath(string policyName, int seed)
+    {
+        var (passes, started, arrivals) = Replay(SchedulingPolicies.CreateForSimulation(policyName), () => SchedulingPolicies.CreateForSimulation(policyName),
+            seed, jobs: 160, runtimesAndQuotas: true);
+
+        Assert.True(passes > 50, $"only {passes} passes");
+        Assert.True(started >= arrivals, $"{started} starts for {arrivals} jobs");
+    }
+
+    /// <summary>
     /// Settings that make LAS promote and preempt often (a low promotion knob, low thresholds, a minimum
     /// run), so that promotions due while jobs wait, preempted jobs rejoining the queue and victims still
     /// inside their minimum run all happen many times in one small replay.
@@ -143,7 +162,8 @@ public sealed class ReplaySpeedPathTests
     /// snapshot) and a fresh plain-path policy from <paramref name="plain"/> on every pass, and asserts
     /// they decide alike; returns the passes made, the starts (restarts included) and the jobs replayed.
     /// </summary>
-    private static (int Passes, int Started, int Arrivals) Replay(ISchedulingPolicy fast, Func<ISchedulingPolicy> plain, int seed, int jobs, int cpusPerNode = 64)
+    private static (int Passes, int Started, int Arrivals) Replay(ISchedulingPolicy fast, Func<ISchedulingPolicy> plain, int seed, int jobs, int cpusPerNode = 64,
+        bool runtimesAndQuotas = false)
     {
         var random = new Random(seed);
         var nodes = Enumerable.Range(1, 6).Select(i => Make.Node($"n{i}", cpus: cpusPerNode, memoryGi: 512, gpus: i % 3 == 0 ? 8 : 4)).ToList();
@@ -156,10 +176,19 @@ public sealed class ReplaySpeedPathTests
             var perReplica = gpus > 8 ? 16 / replicas : gpus;
             var job = Make.Job(id, gpus: perReplica, replicas: replicas, preemptible: true, submittedSecond: random.Next(4_000),
                 project: random.Next(2) == 0 ? "vision" : "speech", cpus: cpusPerNode < 64 ? random.Next(1, 5) : 1);
-            return (Job: job, Duration: TimeSpan.FromSeconds(random.Next(30, 2_000)));
+            var duration = TimeSpan.FromSeconds(random.Next(30, 2_000));
+            if (runtimesAndQuotas && random.Next(3) != 0)
+            {
+                // Most jobs declare a max runtime (some shorter than they run), so reservations and estimated ends are made.
+                job = job with { Spec = job.Spec with { MaxRuntime = duration * (random.Next(4) == 0 ? 0.5 : 1.5) } };
+            }
+
+            return (Job: job, Duration: duration);
         }).OrderBy(a => a.Job.SubmittedAt).ThenBy(a => a.Job.Id).ToList();
         var durations = arrivals.ToDictionary(a => a.Job.Id, a => a.Duration);
-        var projects = new[] { Make.Project("vision"), Make.Project("speech") };
+        var projects = runtimesAndQuotas
+            ? new[] { Make.Project("vision", new Quota { Accelerators = 24 }), Make.Project("speech", new Quota { Accelerators = 16 }) }
+            : new[] { Make.Project("vision"), Make.Project("speech") };
         var capacity = new RunningCapacity(nodes);
         var queued = new List<Job>();
         var running = new Dictionary<long, (Job Job, DateTimeOffset EndsAt)>();
