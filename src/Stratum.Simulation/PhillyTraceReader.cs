@@ -56,7 +56,7 @@ public static class PhillyTraceReader
 
         // Stable: rows of the same second keep file order, so ids do not depend on the sort algorithm.
         var jobs = rows.OrderBy(r => r.At).ThenBy(r => r.Line)
-            .Select((r, i) => new TraceJob(i + 1, r.At, r.Duration, r.Gpus, r.Project))
+            .Select((r, i) => new TraceJob(i + 1, r.At, r.Duration, r.Gpus, r.Project) { Line = r.Line })
             .ToList();
         return new Trace(jobs, problems);
     }

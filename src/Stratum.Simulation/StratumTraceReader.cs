@@ -33,6 +33,7 @@ public static class StratumTraceReader
         ArgumentNullException.ThrowIfNull(reader);
         var problems = new List<TraceProblem>();
         var rows = new List<(TraceJob Job, int Line)>();
+        var kind = new SubmitKind();
         var header = reader.ReadLine()?.Trim().TrimStart('\uFEFF');
         var columns = (header ?? "").Split(',').Select(c => c.Trim()).ToArray();
         var missing = Required.Where(r => !columns.Contains(r, StringComparer.OrdinalIgnoreCase)).ToList();
@@ -64,7 +65,7 @@ public static class StratumTraceReader
                 values[columns[i]] = fields[i].Trim();
             }
 
-            AddRow(values, fileName, lineNumber, rows, problems);
+            AddRow(values, fileName, lineNumber, rows, problems, kind);
         }
 
         return Finish(rows, problems);
@@ -75,6 +76,7 @@ public static class StratumTraceReader
         ArgumentNullException.ThrowIfNull(reader);
         var problems = new List<TraceProblem>();
         var rows = new List<(TraceJob Job, int Line)>();
+        var kind = new SubmitKind();
         var lineNumber = 0;
         while (reader.ReadLine() is { } line)
         {
@@ -102,19 +104,27 @@ public static class StratumTraceReader
             }
             catch (JsonException e)
             {
-                problems.Add(new(fileName, lineNumber, $"not JSON: {e.Message}"));
+                // The parser's own "LineNumber: 0" counts within the one line: the column is what helps.
+                var message = e.Message.Split(" LineNumber:", 2)[0].Trim();
+                var column = e.BytePositionInLine is { } position ? $" (column {(position + 1).ToString(CultureInfo.InvariantCulture)})" : "";
+                problems.Add(new(fileName, lineNumber, $"not a JSON object{column}: {message}"));
                 continue;
             }
 
-            AddRow(values, fileName, lineNumber, rows, problems);
+            AddRow(values, fileName, lineNumber, rows, problems, kind);
         }
 
         return Finish(rows, problems);
     }
 
-    private static void AddRow(Dictionary<string, string> values, string fileName, int line, List<(TraceJob, int)> rows, List<TraceProblem> problems)
+    private static void AddRow(Dictionary<string, string> values, string fileName, int line, List<(TraceJob, int)> rows, List<TraceProblem> problems, SubmitKind kind)
     {
-        var problem = Parse(values, out var job);
+        var problem = Parse(values, out var job, out var relative);
+        if (problem is null && job is not null)
+        {
+            problem = kind.Check(relative, line, values["submit"]);
+        }
+
         if (problem is not null)
         {
             problems.Add(new(fileName, line, problem));
@@ -127,11 +137,12 @@ public static class StratumTraceReader
 
     // Stable: rows of the same instant keep file order, so ids do not depend on the sort algorithm.
     private static Trace Finish(List<(TraceJob Job, int Line)> rows, List<TraceProblem> problems) =>
-        new(rows.OrderBy(r => r.Job.SubmittedAt).ThenBy(r => r.Line).Select((r, i) => r.Job with { Id = i + 1 }).ToList(), problems);
+        new(rows.OrderBy(r => r.Job.SubmittedAt).ThenBy(r => r.Line).Select((r, i) => r.Job with { Id = i + 1, Line = r.Line }).ToList(), problems);
 
-    private static string? Parse(Dictionary<string, string> values, out TraceJob? job)
+    private static string? Parse(Dictionary<string, string> values, out TraceJob? job, out bool relative)
     {
         job = null;
+        relative = false;
         foreach (var name in Required)
         {
             if (!values.TryGetValue(name, out var value) || value.Length == 0)
@@ -150,6 +161,7 @@ public static class StratumTraceReader
             }
 
             submit = Epoch.AddSeconds(offset);
+            relative = true;
         }
         else if (!DateTimeOffset.TryParse(submitText, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out submit))
         {
@@ -188,6 +200,32 @@ public static class StratumTraceReader
             User = values.TryGetValue("user", out var user) && user.Length > 0 ? user : null,
         };
         return null;
+    }
+
+    /// <summary>
+    /// Seconds from the trace's start count from an arbitrary epoch, so a trace that mixes them with
+    /// ISO-8601 times would replay jobs decades apart: the first usable row decides, later rows must agree.
+    /// </summary>
+    private sealed class SubmitKind
+    {
+        private bool? _relative;
+        private int _line;
+
+        public string? Check(bool relative, int line, string submit)
+        {
+            if (_relative is null)
+            {
+                _relative = relative;
+                _line = line;
+                return null;
+            }
+
+            return _relative == relative
+                ? null
+                : relative
+                    ? $"submit '{submit}' is seconds from the trace's start, but line {_line} gave an ISO-8601 time; use one kind of submit time throughout"
+                    : $"submit '{submit}' is an ISO-8601 time, but line {_line} gave seconds from the trace's start; use one kind of submit time throughout";
+        }
     }
 
     private static bool TryDuration(string text, out TimeSpan duration)

@@ -14,6 +14,9 @@ public sealed record TraceJob(long Id, DateTimeOffset SubmittedAt, TimeSpan Dura
     public string? GpuType { get; init; }
 
     public string? User { get; init; }
+
+    /// <summary>The 1-based line of the trace file it came from (0: not from a file), so later problems can point at the row.</summary>
+    public int Line { get; init; }
 }
 
 /// <summary>A row a trace reader could not use: the file, the 1-based line, and what is wrong with it.</summary>

@@ -264,7 +264,7 @@ public static class JobsCommand
 
     private static Command Show(CliEnvironment environment)
     {
-        var id = new Argument<long>("id") { Description = "The job's id" };
+        var id = JobIdArgument();
         var command = new Command("show", "Show a job and its attempts") { id };
         return command.WithAction(environment, async run =>
         {
@@ -345,7 +345,7 @@ public static class JobsCommand
 
     private static Command Logs(CliEnvironment environment)
     {
-        var id = new Argument<long>("id") { Description = "The job's id" };
+        var id = JobIdArgument();
         var follow = new Option<bool>("--follow", "-f") { Description = "Keep printing new output until the attempt ends" };
         var rank = new Option<int>("--rank") { Description = "The replica (0 for the first)", DefaultValueFactory = _ => 0 };
         var stderr = new Option<bool>("--stderr") { Description = "Show standard error instead of standard output" };
@@ -370,7 +370,7 @@ public static class JobsCommand
 
     private static Command Cancel(CliEnvironment environment)
     {
-        var id = new Argument<long>("id") { Description = "The job's id" };
+        var id = JobIdArgument();
         var command = new Command("cancel", "Cancel a job: SIGTERM to its processes, SIGKILL after the grace period") { id };
         return command.WithAction(environment, async run =>
         {
@@ -390,9 +390,29 @@ public static class JobsCommand
         });
     }
 
+    /// <summary>
+    /// A job id; a word that is not one is answered in the user's terms, not the parser's ("as expected type
+    /// 'System.Int64'"), with where to find the ids.
+    /// </summary>
+    internal static Argument<long> JobIdArgument() => new("id")
+    {
+        Description = "The job's id",
+        CustomParser = result =>
+        {
+            var token = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
+            if (long.TryParse(token, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value) && value > 0)
+            {
+                return value;
+            }
+
+            result.AddError($"'{token}' is not a job id (a whole number such as 12); 'stratum jobs list' shows them");
+            return 0;
+        },
+    };
+
     private static Command Why(CliEnvironment environment)
     {
-        var id = new Argument<long>("id") { Description = "The job's id" };
+        var id = JobIdArgument();
         var command = new Command("why", "Say why a job is in its state and, if queued, what stands in its way") { id };
         return command.WithAction(environment, async run =>
         {
@@ -467,7 +487,7 @@ public static class JobsCommand
 
     private static Command Wait(CliEnvironment environment)
     {
-        var id = new Argument<long>("id") { Description = "The job's id" };
+        var id = JobIdArgument();
         var timeout = new Option<string>("--timeout") { Description = "Give up after this long: 90s, 10m, 1h", DefaultValueFactory = _ => "10m" };
         var command = new Command("wait", "Wait until a job ends; exit 0 when it succeeded, 8 otherwise") { id, timeout };
         return command.WithAction(environment, async run =>
