@@ -77,6 +77,7 @@ public sealed class RestartTests
         await using var server = await TestServer.StartAsync();
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => StratumServer.StartAsync(new ServerOptions { DataDirectory = server.DataDirectory, Port = 0 }));
         Assert.Contains("Another Stratum server", error.Message);
+        Assert.Contains($"pid {Environment.ProcessId}", error.Message);
     }
 
     [Fact]

@@ -14,6 +14,10 @@ public sealed class DataDirectoryLock : IDisposable
     public static DataDirectoryLock Acquire(string dataDirectory)
     {
         var path = Path.Combine(dataDirectory, "server.lock");
+
+        // The holder's pid also goes in a file of its own: the lock covers reads of server.lock too, so another
+        // process cannot read the pid there (it used to fall back to its own pid, naming the wrong process).
+        var pidPath = Path.Combine(dataDirectory, "server.pid");
         try
         {
             var file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
@@ -24,23 +28,26 @@ public sealed class DataDirectoryLock : IDisposable
             }
 
             file.Flush();
+            File.WriteAllText(pidPath, Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
             return new DataDirectoryLock(file);
         }
         catch (IOException)
         {
-            var holder = "?";
+            var holder = "another process";
             try
             {
-                holder = File.ReadAllText(path).Trim();
+                if (File.Exists(pidPath) && int.TryParse(File.ReadAllText(pidPath).Trim(), System.Globalization.CultureInfo.InvariantCulture, out var pid))
+                {
+                    holder = $"pid {pid.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+                }
             }
             catch (IOException)
             {
-                // Held by this very process: the lock is per open file, and this process holds it.
-                holder = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                // The message names no pid then.
             }
 
             throw new InvalidOperationException(
-                $"Another Stratum server (pid {holder}) is using the data directory {dataDirectory}. Stop it first, or pass another --data directory.");
+                $"Another Stratum server ({holder}) is using the data directory {dataDirectory}. Stop it first, or pass another --data directory.");
         }
     }
 
