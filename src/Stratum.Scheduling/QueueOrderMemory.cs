@@ -16,6 +16,9 @@ internal sealed class QueueOrderMemory
 {
     private Kept? _last;
 
+    // Class numbers shared by every queue this policy orders (see ClassNumbers).
+    private ClassNumbers _numbers = new();
+
     /// <summary>The fair-share sums from nodes and running jobs, which order keys are made of too.</summary>
     public FairShareSums FairShare { get; } = new();
 
@@ -118,7 +121,12 @@ internal sealed class QueueOrderMemory
             }
         }
 
-        var classes = new JobClasses(jobs);
+        if (_numbers.IsFull)
+        {
+            _numbers = new ClassNumbers();
+        }
+
+        var classes = new JobClasses(jobs, _numbers);
         var kept = new Kept(input, order, new QueueView(jobs, facts, view.Projects, null), classes);
         kept.View = kept.View with { KeptFrom = kept };
         Volatile.Write(ref _last, kept);
@@ -390,17 +398,54 @@ internal sealed class JobClasses
     private readonly Job[] _sorted;
     private readonly JobFacts[] _facts;
     private readonly int[] _known;
-    private readonly Dictionary<JobClass, int> _table = [];
-    private readonly Lock _gate = new();
+    private readonly ClassNumbers _numbers;
 
-    public JobClasses(Job[] sorted)
+    public JobClasses(Job[] sorted, ClassNumbers? numbers = null)
     {
         _sorted = sorted;
         _facts = new JobFacts[sorted.Length];
         _known = new int[sorted.Length];
+        _numbers = numbers ?? new ClassNumbers();
     }
 
     /// <summary>How many classes are numbered so far.</summary>
+    public int Count => _numbers.Count;
+
+    /// <summary>The facts of <paramref name="job"/>, found at sorted position <paramref name="index"/> (any other job is looked up).</summary>
+    public JobFacts Of(int index, Job job, Func<Job, JobClass> classOf)
+    {
+        var here = (uint)index < (uint)_facts.Length && ReferenceEquals(_sorted[index], job);
+        if (here && Volatile.Read(ref _known[index]) != 0)
+        {
+            return _facts[index];
+        }
+
+        var facts = new JobFacts(_numbers.Of(job, classOf), job.Id, job.Spec.MaxRuntime);
+        if (here)
+        {
+            _facts[index] = facts;
+            Volatile.Write(ref _known[index], 1);
+        }
+
+        return facts;
+    }
+}
+
+/// <summary>
+/// Class numbers kept by a policy across queues: a class is made of the job's spec alone, and a spec object is
+/// shared by every version of its job, so a job seen in an earlier queue is numbered by one lookup of its spec
+/// object instead of hashing its class again (a replay's queue changes on nearly every pass). Started again
+/// once it holds <see cref="MaxSpecs"/> specs, so a long-lived server's does not grow without bound.
+/// Safe for concurrent passes.
+/// </summary>
+internal sealed class ClassNumbers
+{
+    public const int MaxSpecs = 200_000;
+
+    private readonly Dictionary<JobClass, int> _table = [];
+    private readonly Dictionary<JobSpec, int> _bySpec = new(ReferenceEqualityComparer.Instance);
+    private readonly Lock _gate = new();
+
     public int Count
     {
         get
@@ -412,33 +457,35 @@ internal sealed class JobClasses
         }
     }
 
-    /// <summary>The facts of <paramref name="job"/>, found at sorted position <paramref name="index"/> (any other job is looked up).</summary>
-    public JobFacts Of(int index, Job job, Func<Job, JobClass> classOf)
+    public bool IsFull
     {
-        var here = (uint)index < (uint)_facts.Length && ReferenceEquals(_sorted[index], job);
-        if (here && Volatile.Read(ref _known[index]) != 0)
+        get
         {
-            return _facts[index];
+            lock (_gate)
+            {
+                return _bySpec.Count >= MaxSpecs;
+            }
         }
+    }
 
-        var key = classOf(job);
-        int id;
+    public int Of(Job job, Func<Job, JobClass> classOf)
+    {
         lock (_gate)
         {
+            if (_bySpec.TryGetValue(job.Spec, out var id))
+            {
+                return id;
+            }
+
+            var key = classOf(job);
             if (!_table.TryGetValue(key, out id))
             {
                 id = _table.Count;
                 _table[key] = id;
             }
-        }
 
-        var facts = new JobFacts(id, job.Id, job.Spec.MaxRuntime);
-        if (here)
-        {
-            _facts[index] = facts;
-            Volatile.Write(ref _known[index], 1);
+            _bySpec[job.Spec] = id;
+            return id;
         }
-
-        return facts;
     }
 }
