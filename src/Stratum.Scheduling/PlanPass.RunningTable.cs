@@ -33,6 +33,9 @@ internal sealed partial class PlanPass
         private long _position;
         private int[] _band = [];
 
+        // Slots hold the snapshot's running jobs in its order (filled, not followed).
+        private bool _filledInOrder;
+
         public int Count { get; private set; }
 
         public Job[] Jobs { get; private set; } = [];
@@ -47,6 +50,17 @@ internal sealed partial class PlanPass
         public bool[] Ripe { get; private set; } = [];
 
         public long[] StartedTicks { get; private set; } = [];
+
+        public int[] Priority { get; private set; } = [];
+
+        public bool[] Preemptible { get; private set; } = [];
+
+        /// <summary>The job's project as a number into <see cref="ProjectNames"/>, so per-project questions are asked once per project.</summary>
+        public int[] Project { get; private set; } = [];
+
+        public List<string> ProjectNames { get; } = [];
+
+        private readonly Dictionary<string, int> _projectNumbers = new(StringComparer.Ordinal);
 
         public double[] Service { get; private set; } = [];
 
@@ -75,7 +89,10 @@ internal sealed partial class PlanPass
                 && ReferenceEquals(_numbering, pass._index.Numbering) && ReferenceEquals(_requestsOf, pass._requests)
                 && capacity.TryChangesSince(_position, out var changes) && Count + RunningCapacity.Net(changes) == running.Count
                 && Follow(changes);
-            if (!following)
+            // Without a log to follow, the same running job objects in the same order (a pass over an unchanged
+            // cluster) leave the table as it is.
+            if (!following && !(PassShortcuts.Enabled && capacity is null && _capacity is null && _filledInOrder
+                && ReferenceEquals(_numbering, pass._index.Numbering) && ReferenceEquals(_requestsOf, pass._requests) && SameJobs(running)))
             {
                 // Node numbers hold for one layout, and requests for one request table; rows of jobs long gone
                 // are dropped by starting again once they outnumber the running jobs.
@@ -87,11 +104,19 @@ internal sealed partial class PlanPass
                 _numbering = pass._index.Numbering;
                 _requestsOf = pass._requests;
                 _slotOf.Clear();
+                _projectNumbers.Clear();
+                ProjectNames.Clear();
                 Count = 0;
                 foreach (var job in running)
                 {
                     Append(job);
                 }
+
+                _filledInOrder = true;
+            }
+            else if (following)
+            {
+                _filledInOrder = false;
             }
 
             _capacity = capacity;
@@ -111,6 +136,24 @@ internal sealed partial class PlanPass
             }
 
             return this;
+        }
+
+        private bool SameJobs(IReadOnlyList<Job> running)
+        {
+            if (running.Count != Count)
+            {
+                return false;
+            }
+
+            for (var i = 0; i < Count; i++)
+            {
+                if (!ReferenceEquals(running[i], Jobs[i]))
+                {
+                    return false;
+                }
+            }
+
+            return true;
         }
 
         /// <summary>Applies the caller's starts and stops; false (the table to be filled again) for a stop of a job it does not hold.</summary>
@@ -139,6 +182,9 @@ internal sealed partial class PlanPass
                     Requests[slot] = Requests[last];
                     Stopping[slot] = Stopping[last];
                     StartedTicks[slot] = StartedTicks[last];
+                    Priority[slot] = Priority[last];
+                    Preemptible[slot] = Preemptible[last];
+                    Project[slot] = Project[last];
                     _slotOf[Jobs[slot]] = slot;
                 }
 
@@ -159,6 +205,9 @@ internal sealed partial class PlanPass
                 Requests = Grow(Requests, size);
                 Stopping = Grow(Stopping, size);
                 StartedTicks = Grow(StartedTicks, size);
+                Priority = Grow(Priority, size);
+                Preemptible = Grow(Preemptible, size);
+                Project = Grow(Project, size);
             }
 
             var attempt = job.CurrentAttempt;
@@ -181,6 +230,16 @@ internal sealed partial class PlanPass
             Requests[slot] = row.Request;
             Stopping[slot] = job.Stop is not null;
             StartedTicks[slot] = (attempt?.StartedAt ?? DateTimeOffset.MinValue).UtcTicks;
+            Priority[slot] = job.Spec.Priority;
+            Preemptible[slot] = job.Spec.Preemptible;
+            if (!_projectNumbers.TryGetValue(job.Spec.Project, out var project))
+            {
+                project = ProjectNames.Count;
+                _projectNumbers[job.Spec.Project] = project;
+                ProjectNames.Add(job.Spec.Project);
+            }
+
+            Project[slot] = project;
             _slotOf[job] = slot;
         }
 

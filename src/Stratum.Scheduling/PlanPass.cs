@@ -42,7 +42,7 @@ internal sealed partial class PlanPass
     private readonly List<StartDecision> _starts = [];
     private readonly List<(Job Job, ReplicaRequest Replica, IReadOnlyList<ReplicaPlacement> Placement)> _started = [];
     private readonly List<PreemptDecision> _preemptions = [];
-    private readonly List<Waiting> _waiting = [];
+    private readonly List<Waiting> _waiting;
 
     // The last pass's pending decisions and canonical reasons (null when not explaining, or without shortcuts).
     private readonly PendingMemory.Pass? _pending;
@@ -57,6 +57,9 @@ internal sealed partial class PlanPass
     private Outcome[] _decided = [];
     private readonly Dictionary<long, Outcome> _decidedBeyond = [];
     private long _epoch;
+
+    // Starts and promised room so far in this pass: what was explained from untouched capacity holds only at 0.
+    private int _indexChanges;
     private JobClasses? _classes;
     private (string Reason, IReadOnlyDictionary<string, int> Rejections, bool Blocked)? _lastWait;
 
@@ -98,8 +101,18 @@ internal sealed partial class PlanPass
         }
 
         _epoch = _scratch.NextEpoch;
+
+        // 100,000 waiting jobs are a 5 MB list: lent by the pass before rather than allocated in each.
+        _waiting = _scratch.Waiting;
+        _waiting.Clear();
         _scratch.Running.Clear();
-        _index = CapacityIndex.Build(snapshot.Nodes, snapshot.Running, _requests, layouts, snapshot.Capacity);
+        _index = CapacityIndex.Build(snapshot.Nodes, snapshot.Running, _requests, layouts, snapshot.Capacity, out var state);
+        if (!ReferenceEquals(_scratch.NoRoomState, state))
+        {
+            _scratch.NoRoom.Clear();
+            _scratch.NoRoomState = state;
+        }
+
         _quota = new QuotaLedger(snapshot, layouts);
         _pending = snapshot.ExplainPending && PassShortcuts.Enabled ? layouts.QueueOrder.Pending.Begin() : null;
     }
@@ -127,6 +140,7 @@ internal sealed partial class PlanPass
         // Outcomes stamped in this pass never match the next one's epochs, which start past this one's.
         _scratch.Decided = _decided;
         _scratch.NextEpoch = _epoch + 1;
+        _waiting.Clear();
         _layouts.ReturnScratch(_scratch);
         return new SchedulingDecisions(_starts, _preemptions, pending) { NextPassAt = _wake };
     }
@@ -249,7 +263,7 @@ internal sealed partial class PlanPass
             return new OrderKey(-fact.Priority, band, -score, fact.SubmittedTicks, fact.Id);
         }
 
-        var bands = _service is null ? null : new int[facts.Length];
+        var bands = _service is null ? null : _scratch.Bands.Length >= facts.Length ? _scratch.Bands : _scratch.Bands = new int[facts.Length];
         if (view.IsKeptOrder)
         {
             // The kept order still holds when each key is above the one before (one comparison a job).
@@ -420,6 +434,7 @@ internal sealed partial class PlanPass
         {
             if (PlaceGang(_index, job, replica, shadow, out _) is { } placement)
             {
+                _indexChanges++;
                 _starts.Add(new StartDecision(job.Id, placement));
                 _started.Add((job, replica, placement));
                 _quota.Add(job);
@@ -435,12 +450,11 @@ internal sealed partial class PlanPass
                 // either way is told why not, node by node.
                 _failed[shape] = !_snapshot.ExplainPending ? (Unexplained, NoRejections)
                     : Fits(_index, job, replica) ? (_reservation!.Reason(job.Id), NoRejections)
-                    : (NoRoom(job.Spec, replica), _index.Rejections(replica, job.Spec.NodeSelector));
+                    : Explained(job, replica, shape with { Shadowed = false });
             }
             else
             {
-                var rejections = _snapshot.ExplainPending ? _index.Rejections(replica, job.Spec.NodeSelector) : NoRejections;
-                _failed[shape] = (_snapshot.ExplainPending ? NoRoom(job.Spec, replica) : Unexplained, rejections);
+                _failed[shape] = _snapshot.ExplainPending ? Explained(job, replica, shape) : (Unexplained, NoRejections);
             }
         }
 
@@ -464,6 +478,29 @@ internal sealed partial class PlanPass
         _bestBlockedBand = Math.Min(_bestBlockedBand, band);
         _blockedBands[band] = true;
         Wait(job, position, reason, counts, blocked: true);
+    }
+
+    /// <summary>
+    /// Why no node takes the job's shape now, and each node's rejection: from the last pass when it asked about
+    /// the shape on the same capacity, untouched then and now (no start and no promised room before the
+    /// question). Wording the reason and checking 10,000 nodes for every shape that found no room was a
+    /// seventh of a pass that changed nothing.
+    /// </summary>
+    private (string Reason, IReadOnlyDictionary<string, int> Rejections) Explained(Job job, ReplicaRequest replica, ShapeKey shape)
+    {
+        var untouched = _indexChanges == 0 && PassShortcuts.Enabled;
+        if (untouched && _scratch.NoRoom.TryGetValue(shape, out var known))
+        {
+            return known;
+        }
+
+        var explained = (NoRoom(job.Spec, replica), (IReadOnlyDictionary<string, int>)_index.Rejections(replica, job.Spec.NodeSelector));
+        if (untouched)
+        {
+            _scratch.NoRoom[shape] = explained;
+        }
+
+        return explained;
     }
 
     private void Wait(Job job, int position, string reason, IReadOnlyDictionary<string, int> rejections, bool blocked)
@@ -579,11 +616,10 @@ internal sealed partial class PlanPass
 
         // The candidates depend on the project only through reclaim and guaranteed shares.
         var key = (shape, job.Spec.Priority, mates.Count > 0 || (_service is not null && AnyCohort()) ? job.Spec.Project : "");
-        var cutoff = _snapshot.Now - _options.PreemptionCooldown;
 
         // Most searches cannot succeed: a bound on the room every candidate could give settles them before
         // the victim order is sorted, the capacity copied and placements tried after each release.
-        if (PassShortcuts.Enabled && !CouldMakeRoom(job, replica, mates, band, cutoff))
+        if (PassShortcuts.Enabled && !CouldMakeRoom(job, replica, mates, band))
         {
             _noPreemption[key] = Math.Min(band, _noPreemption.GetValueOrDefault(key, int.MaxValue));
             return null;
@@ -609,6 +645,7 @@ internal sealed partial class PlanPass
             {
                 _scratch.Victims = new int[table.Count];
                 _scratch.VictimKeys = new VictimKey[table.Count];
+                _scratch.VictimCount = 0;
             }
 
             var victimSlots = _scratch.Victims;
@@ -616,15 +653,28 @@ internal sealed partial class PlanPass
             var ripe = 0;
             for (var i = 0; i < table.Count; i++)
             {
-                if (table.Ripe[i])
-                {
-                    var candidate = table.Jobs[i];
-                    victimSlots[ripe] = i;
-                    victimKeys[ripe++] = new VictimKey(candidate.Spec.Preemptible, candidate.Spec.Priority, _service is null ? 0 : table.BandAt(i), table.StartedTicks[i], candidate.Id);
-                }
+                ripe += table.Ripe[i] ? 1 : 0;
             }
 
-            Array.Sort(victimKeys, victimSlots, 0, ripe);
+            // The last pass's order, if it holds as many slots, all ripe now, still strictly ascending under
+            // today's keys, is the order a sort would give (distinct slots, as many as there are ripe jobs: the
+            // same set); sorting 15,000 running jobs again was a fifteenth of a pass over 10,000 nodes.
+            if (!(PassShortcuts.Enabled && _scratch.VictimCount == ripe && KeptVictimOrderHolds(table, ripe)))
+            {
+                ripe = 0;
+                for (var i = 0; i < table.Count; i++)
+                {
+                    if (table.Ripe[i])
+                    {
+                        victimSlots[ripe] = i;
+                        victimKeys[ripe++] = VictimKeyOf(table, i);
+                    }
+                }
+
+                Array.Sort(victimKeys, victimSlots, 0, ripe);
+            }
+
+            _scratch.VictimCount = ripe;
             _victimOrder = victimSlots;
             _victimCount = ripe;
         }
@@ -700,6 +750,7 @@ internal sealed partial class PlanPass
         _epoch++;
         PlaceGang(future!, job, replica, null, out _);
         _index.RestrictTo(future!);
+        _indexChanges++;
         foreach (var gone in waitedFor.Concat(victims))
         {
             _promised.Add(gone.Id);
@@ -717,6 +768,34 @@ internal sealed partial class PlanPass
         }
 
         return PendingReasons.WaitingForStops(waitedFor.Concat(victims).Select(j => j.Id), waitedFor.All(s => s.Stop!.Kind == StopKind.Preempt));
+    }
+
+    private VictimKey VictimKeyOf(RunningTable table, int slot)
+    {
+        var job = table.Jobs[slot];
+        return new VictimKey(job.Spec.Preemptible, job.Spec.Priority, _service is null ? 0 : table.BandAt(slot), table.StartedTicks[slot], job.Id);
+    }
+
+    private bool KeptVictimOrderHolds(RunningTable table, int count)
+    {
+        var slots = _scratch.Victims;
+        var keys = _scratch.VictimKeys;
+        for (var k = 0; k < count; k++)
+        {
+            var slot = slots[k];
+            if (slot >= table.Count || !table.Ripe[slot])
+            {
+                return false;
+            }
+
+            keys[k] = VictimKeyOf(table, slot);
+            if (k > 0 && keys[k - 1].CompareTo(keys[k]) >= 0)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private QuotaLedger AfterStops()
@@ -743,7 +822,7 @@ internal sealed partial class PlanPass
     /// hides room the walk would find.
     /// Replicas of no or several accelerator types are not judged (true).
     /// </summary>
-    private bool CouldMakeRoom(Job job, ReplicaRequest replica, HashSet<string> mates, int band, DateTimeOffset cutoff)
+    private bool CouldMakeRoom(Job job, ReplicaRequest replica, HashSet<string> mates, int band)
     {
         if (replica.Types.Count != 1 || replica.Counts[0] <= 0)
         {
@@ -752,94 +831,19 @@ internal sealed partial class PlanPass
 
         var type = replica.Types[0];
         var need = replica.Counts[0];
-        _anyCohort ??= AnyCohort();
-        if (mates.Count == 0 && !_anyCohort.Value && PassShortcuts.Enabled)
-        {
-            return CouldMakeRoomByBands(job, type, need, band);
-        }
-
-        if (_scratch.Gain.Length < _index.Count)
-        {
-            _scratch.Gain = new int[_index.Count];
-        }
-
-        var extra = _scratch.Gain;
-        Array.Clear(extra, 0, _index.Count);
-        var table = Table();
-        var anyPromised = _promised.Count > 0;
-        for (var i = 0; i < table.Count; i++)
-        {
-            // The walk's candidates: jobs already stopping, and ripe jobs the filter there lets through.
-            if (!table.Stopping[i])
-            {
-                if (!table.Ripe[i])
-                {
-                    continue;
-                }
-
-                var spec = table.Jobs[i].Spec;
-                if (!((mates.Count > 0 && mates.Contains(spec.Project)) || (spec.Preemptible && spec.Priority < job.Spec.Priority) || WorseBand(i, job, band)))
-                {
-                    continue;
-                }
-            }
-
-            if (anyPromised && _promised.Contains(table.Jobs[i].Id))
-            {
-                continue;
-            }
-
-            var given = table.Requests[i];
-            var budget = 0;
-            for (var k = 0; k < given.Types.Count; k++)
-            {
-                if (given.Types[k] == type)
-                {
-                    budget = Math.Max(0, given.Counts[k]);
-                }
-            }
-
-            var placement = table.Jobs[i].CurrentAttempt!.Placement;
-            var held = table.Rows[i].Nodes;
-            for (var r = 0; r < held.Length; r++)
-            {
-                if (held[r] is var n and >= 0)
-                {
-                    extra[n] += Math.Max(budget, placement[r].AcceleratorIndices.Count);
-                }
-            }
-        }
-
-        var fit = 0;
-        for (var n = 0; n < _index.Count && fit < job.Spec.Replicas; n++)
-        {
-            fit += (_index.Free(n, type) + extra[n]) / need;
-        }
-
-        return fit >= job.Spec.Replicas;
-    }
-
-    private bool? _anyCohort;
-
-    // What CouldMakeRoomByBands summed, for one priority and accelerator type, while no more jobs were promised.
-    private (int Priority, string Type, int Promised)? _gainsFor;
-
-    /// <summary>
-    /// <see cref="CouldMakeRoom"/> without cohorts (no reclaim, and every project's worse-band jobs may be taken):
-    /// the candidates are then jobs stopping, ripe preemptible jobs of lower priority, and ripe preemptible jobs
-    /// of the same priority in a band worse than the job's. What each gives back per node is summed once per
-    /// priority and type, the last by band from the worst band down, so each question is one walk over the
-    /// nodes instead of one over every running job (the Philly replay asks about four times a pass).
-    /// </summary>
-    private bool CouldMakeRoomByBands(Job job, string type, int need, int band)
-    {
         var nodes = _index.Count;
         var bands = _blockedBands.Length;
         var priority = job.Spec.Priority;
-        if (_gainsFor is not { } known || known.Priority != priority || !string.Equals(known.Type, type, StringComparison.Ordinal) || known.Promised != _promised.Count)
+
+        // What the candidates give back depends on the job only through its priority, the type asked for, and
+        // with cohorts its project, the mates it may reclaim from and who borrows (the after-stops ledger).
+        _anyCohort ??= AnyCohort();
+        var key = new GainsKey(priority, type, _anyCohort.Value ? job.Spec.Project : "", mates.Count == 0 ? null : mates,
+            _anyCohort.Value ? AfterStops().Version : 0, _promised.Count);
+        if (_gainsFor != key)
         {
-            SumGains(priority, type, nodes, bands);
-            _gainsFor = (priority, type, _promised.Count);
+            SumGains(job, key, mates, nodes, bands);
+            _gainsFor = key;
         }
 
         var always = _scratch.Gain;
@@ -855,13 +859,25 @@ internal sealed partial class PlanPass
         return fit >= job.Spec.Replicas;
     }
 
+    private bool? _anyCohort;
+
+    // What SumGains summed last in this pass, and for what.
+    private GainsKey? _gainsFor;
+
+    private readonly record struct GainsKey(int Priority, string Type, string Project, HashSet<string>? Mates, long QuotaVersion, int Promised);
+
     /// <summary>
-    /// Per node, what the candidates of a job of <paramref name="priority"/> give back of <paramref name="type"/> (at most
-    /// max(budget, device indices) per replica, as in <see cref="CouldMakeRoom"/>): in <see cref="Scratch.Gain"/> the
-    /// jobs any band may take, in row k of <see cref="Scratch.GainByBand"/> the same-priority jobs of band k or worse.
+    /// Per node, what the candidates of <see cref="TryMakeRoom"/> give back of the key's accelerator type (at most
+    /// max(budget, device indices) per replica, see <see cref="CouldMakeRoom"/>): in <see cref="Scratch.Gain"/> the
+    /// jobs a job of that priority may take whatever its band (stopping, lower priority, a mate's borrowing), in
+    /// row k of <see cref="Scratch.GainByBand"/> those of its priority it may take from band k or worse. One walk
+    /// over the running jobs per key, where the bound walked them on every question (about four a pass in the
+    /// Philly replay, hundreds in a pass over 10,000 nodes), so each question is one walk over the nodes.
     /// </summary>
-    private void SumGains(int priority, string type, int nodes, int bands)
+    private void SumGains(Job job, GainsKey key, HashSet<string> mates, int nodes, int bands)
     {
+        var priority = key.Priority;
+        var type = key.Type;
         if (_scratch.Gain.Length < nodes)
         {
             _scratch.Gain = new int[nodes];
@@ -878,6 +894,21 @@ internal sealed partial class PlanPass
         Array.Clear(byBand, 0, nodes * bands);
         var table = Table();
         var anyPromised = _promised.Count > 0;
+
+        // Per project, once: whether the job may reclaim from it (a borrowing mate), and take from it for service.
+        var projects = table.ProjectNames.Count;
+        if (_scratch.ProjectFlags.Length < projects)
+        {
+            _scratch.ProjectFlags = new sbyte[projects];
+        }
+
+        var flags = _scratch.ProjectFlags;
+        for (var p = 0; p < projects; p++)
+        {
+            var name = table.ProjectNames[p];
+            flags[p] = (sbyte)((mates.Count > 0 && mates.Contains(name) ? 1 : 0) | (_service is not null && MayTakeForService(name, job) ? 2 : 0));
+        }
+
         for (var i = 0; i < table.Count; i++)
         {
             int[] into;
@@ -888,20 +919,25 @@ internal sealed partial class PlanPass
             }
             else
             {
-                var spec = table.Jobs[i].Spec;
-                if (!table.Ripe[i] || !spec.Preemptible || spec.Priority > priority || (spec.Priority == priority && _service is null))
+                // The walk's filter (mates, lower priority, WorseBand) with the band left to the question.
+                if (!table.Ripe[i])
                 {
                     continue;
                 }
 
-                if (spec.Priority < priority)
+                var flag = flags[table.Project[i]];
+                if ((flag & 1) != 0 || (table.Preemptible[i] && table.Priority[i] < priority))
                 {
                     into = always;
                 }
-                else
+                else if (table.Preemptible[i] && table.Priority[i] == priority && (flag & 2) != 0)
                 {
                     into = byBand;
                     offset = table.BandAt(i) * nodes;
+                }
+                else
+                {
+                    continue;
                 }
             }
 
@@ -973,9 +1009,12 @@ internal sealed partial class PlanPass
             return false;
         }
 
-        var project = victim.Spec.Project;
-        return project == job.Spec.Project || !InCohort(project) || AfterStops().IsBorrowing(project);
+        return MayTakeForService(victim.Spec.Project, job);
     }
+
+    /// <summary>Whether a job of <paramref name="project"/> may give way to <paramref name="job"/> for service: the same project, or one with no guaranteed share to keep (no cohort) or above it (borrowing).</summary>
+    private bool MayTakeForService(string project, Job job) =>
+        project == job.Spec.Project || !InCohort(project) || AfterStops().IsBorrowing(project);
 
     private bool InCohort(string project)
     {
@@ -1058,17 +1097,27 @@ internal sealed partial class PlanPass
         // Sorted once per pass by flat keys (a comparison delegate over tuples was most of the cost); only
         // the promised jobs, which grow during the pass, are left out at each call.
         _ends ??= SortedEnds();
+        if (_endsList is not null && _endsPromised == _promised.Count)
+        {
+            return _endsList;
+        }
+
         var ends = new List<(DateTimeOffset, Job)>(_ends.Length);
         foreach (var ended in _ends)
         {
-            if (!_promised.Contains(ended.Job.Id))
+            if (_promised.Count == 0 || !_promised.Contains(ended.Job.Id))
             {
                 ends.Add(ended);
             }
         }
 
+        // The reservation and the estimates both ask; nothing is promised between them unless a job made room.
+        (_endsList, _endsPromised) = (ends, _promised.Count);
         return ends;
     }
+
+    private List<(DateTimeOffset End, Job Job)>? _endsList;
+    private int _endsPromised;
 
     private (DateTimeOffset End, Job Job)[]? _ends;
 
@@ -1370,19 +1419,33 @@ internal sealed partial class PlanPass
 
         public VictimKey[] VictimKeys { get; set; } = [];
 
+        /// <summary>How many of <see cref="Victims"/> the last pass sorted into victim order.</summary>
+        public int VictimCount { get; set; }
+
         public List<(int Slot, bool IsVictim)> Ending { get; } = [];
 
         public RunningTable Table { get; } = new();
 
+        public List<Waiting> Waiting { get; } = [];
+
+        public int[] Bands { get; set; } = [];
+
         public int[] Gain { get; set; } = [];
 
         public int[] GainByBand { get; set; } = [];
+
+        public sbyte[] ProjectFlags { get; set; } = [];
+
+        /// <summary>Why shapes found no room on untouched capacity, for the capacity <see cref="NoRoomState"/> stands for.</summary>
+        public Dictionary<ShapeKey, (string Reason, IReadOnlyDictionary<string, int> Rejections)> NoRoom { get; } = [];
+
+        public object? NoRoomState { get; set; }
     }
 
-    private readonly record struct ShapeKey(ReplicaRequest Replica, int Replicas, string Selector, bool Shadowed);
+    internal readonly record struct ShapeKey(ReplicaRequest Replica, int Replicas, string Selector, bool Shadowed);
 
     // The id beside the job: reading 100,000 job records again to explain them was a cache miss apiece.
-    private readonly record struct Waiting(Job Job, long JobId, int Position, string Reason, IReadOnlyDictionary<string, int> Rejections, bool Blocked);
+    internal readonly record struct Waiting(Job Job, long JobId, int Position, string Reason, IReadOnlyDictionary<string, int> Rejections, bool Blocked);
 
     private sealed record Reservation(long JobId, DateTimeOffset At, long AfterJobId, CapacityIndex Shadow)
     {

@@ -84,25 +84,32 @@ internal sealed class CapacityIndex
     /// <summary>
     /// As <see cref="Build(IEnumerable{Node}, IEnumerable{Job}, Dictionary{ResourceVector, ReplicaRequest})"/>, reusing
     /// <paramref name="cache"/>'s layout when the snapshot holds the very same node objects as the pass before.
+    /// <c>state</c> stands for the capacity returned: the same object as the build before when that found the
+    /// same capacity (the same nodes and running jobs), another once anything changed; a pass keys what it works
+    /// out from untouched capacity (why a shape finds no room) by it.
     /// </summary>
     public static CapacityIndex Build(IReadOnlyList<Node> nodes, IReadOnlyList<Job> running, Dictionary<ResourceVector, ReplicaRequest> requests, LayoutCache cache,
-        RunningCapacity? capacity = null)
+        RunningCapacity? capacity, out object state)
     {
         var layout = cache.For(nodes);
         if (PassShortcuts.Enabled && capacity is not null)
         {
-            return cache.Follow(layout, running, capacity, requests);
+            return cache.Follow(layout, running, capacity, requests, out state);
         }
 
         if (PassShortcuts.Enabled && cache.Held(layout, running) is { } held)
         {
+            state = held;
+
             // The same running job objects on the same layout hold the same capacity: copy it instead of
             // releasing 15,000 placements again (a tenth of a pass over 10,000 nodes).
             return held.Clone();
         }
 
         var index = Build(layout, running, requests);
-        cache.Hold(layout, running, index.Clone());
+        var kept = index.Clone();
+        cache.Hold(layout, running, kept);
+        state = kept;
         return index;
     }
 
@@ -217,6 +224,8 @@ internal sealed class CapacityIndex
             public int Count { get; set; } = count;
 
             public CapacityIndex Index { get; } = index;
+
+            public object State { get; set; } = new();
         }
 
         /// <summary>
@@ -225,7 +234,7 @@ internal sealed class CapacityIndex
         /// building from every running job's placement was a tenth of its time); built from scratch when the
         /// layout, the capacity or the number of running jobs tells that the kept one is not in step.
         /// </summary>
-        internal CapacityIndex Follow(Layout layout, IReadOnlyList<Job> running, RunningCapacity capacity, Dictionary<ResourceVector, ReplicaRequest> requests)
+        internal CapacityIndex Follow(Layout layout, IReadOnlyList<Job> running, RunningCapacity capacity, Dictionary<ResourceVector, ReplicaRequest> requests, out object state)
         {
             var kept = Interlocked.Exchange(ref _following, null);
             if (kept is not null && ReferenceEquals(kept.Layout, layout) && ReferenceEquals(kept.Capacity, capacity)
@@ -251,13 +260,21 @@ internal sealed class CapacityIndex
                 {
                     kept.Count = count;
                     kept.Position = capacity.ChangeCount;
+                    if (changes.Length > 0)
+                    {
+                        kept.State = new object();
+                    }
+
+                    state = kept.State;
                     Volatile.Write(ref _following, kept);
                     return kept.Index.Clone();
                 }
             }
 
             var index = CapacityIndex.Build(layout, running, requests);
-            Volatile.Write(ref _following, new Following(layout, capacity, capacity.ChangeCount, running.Count, index.Clone()));
+            var following = new Following(layout, capacity, capacity.ChangeCount, running.Count, index.Clone());
+            state = following.State;
+            Volatile.Write(ref _following, following);
             return index;
         }
 
