@@ -18,16 +18,17 @@ public sealed partial class LasPolicy
     /// were on for every search was most of a LAS replay's time.</item>
     /// </list>
     /// Only for jobs asking for one accelerator type; others go to <see cref="ChooseVictims"/>.
-    /// One per pass; it follows the pass's free capacity as it shrinks and the victims as they are taken.
+    /// One per policy, reset for each pass (its per-node scratch is kept); within a pass it follows the
+    /// pass's free capacity as it shrinks and the victims as they are taken.
     /// </summary>
     private sealed class VictimSearch
     {
         private readonly LasPolicy _policy;
-        private readonly QueuePass _pass;
-        private readonly Func<int, IEnumerable<(Job Job, int Queue)>> _worseThan;
-        private readonly Func<Job, bool> _isRipe;
-        private readonly LasRunningIndex? _running;
-        private readonly IReadOnlyDictionary<string, int> _nodeIndex;
+        private QueuePass _pass;
+        private Func<int, IEnumerable<(Job Job, int Queue)>> _worseThan;
+        private Func<Job, bool> _isRipe;
+        private LasRunningIndex? _running;
+        private IReadOnlyDictionary<string, int> _nodeIndex;
 
         // Per accelerator type asked about in this pass: [queue][node] the GPUs of that type that ripe
         // victims of queues worse than queue hold on the node.
@@ -35,20 +36,44 @@ public sealed partial class LasPolicy
 
         // Scratch of one search, by node: GPUs of the searched type released there, the released
         // victims' replicas there, and (gangs) how many replicas the placer would put there now.
-        private readonly int[] _released;
-        private readonly List<(Job Victim, ReplicaPlacement Replica)>?[] _replicasOn;
-        private readonly int[] _exact;
-        private readonly bool[] _stale;
+        // Kept from pass to pass (a replay makes hundreds of thousands): each search leaves them as it found them.
+        private int[] _released = [];
+        private List<(Job Victim, ReplicaPlacement Replica)>?[] _replicasOn = [];
+        private int[] _exact = [];
+        private bool[] _stale = [];
 
-        // Singles: whether the placer accepted the replica on the node with exactly the victims now released there.
-        private readonly bool[] _accepts;
+        // Singles: whether the placer accepted the replica on the node with exactly the victims now released
+        // there (_accepts), or is known to turn it down then (_rejects); both forgotten when those victims change.
+        private bool[] _accepts = [];
+        private bool[] _rejects = [];
+
+        // The node with exactly the victims now released there given back, built once per node and search
+        // and then given each further victim released there, instead of copied afresh for every question.
+        private NodeFree?[] _withReleased = [];
+
+        // Nodes the victim being spared is on are marked with the current stamp.
+        private int[] _sparedMark = [];
+        private int _stamp;
         private readonly List<int> _touched = [];
+        private readonly List<int> _acceptingNodes = [];
+        private readonly List<Job> _chosen = [];
+        private readonly List<int> _candidates = [];
 
-        /// <param name="policy">The policy searching.</param>
-        /// <param name="pass">The pass it searches for.</param>
-        /// <param name="worseThan">Victims of queues worse than a queue, worst first, as ChooseVictims walks them.</param>
-        /// <param name="isRipe">Whether a victim is past its minimum run.</param>
-        /// <param name="running">The running index, when victims come from it: it then keeps the per-node counts.</param>
+        // Nodes marked stale since the exact counts were last brought up to date (gangs), and the distinct
+        // nodes of the victim being spared: a gang's search may release and spare hundreds of victims, and
+        // walking every touched node for each of them was most of its cost.
+        private readonly List<int> _staleNodes = [];
+        private readonly List<int> _sparedNodes = [];
+        private readonly List<NodeFree> _candidateNodes = [];
+
+        // The nodes spared is on, each as it would be without spared's release, with what the placer said
+        // of it there (accepts for singles, replicas that fit for gangs); when spared is spared, that is the
+        // node's state from then on.
+        private readonly List<(int Node, NodeFree? Without, int Answer)> _trials = [];
+
+        // Gangs: the sum of _exact over every node, kept as stale nodes are counted again.
+        private int _exactTotal;
+
         public VictimSearch(LasPolicy policy, QueuePass pass, Func<int, IEnumerable<(Job Job, int Queue)>> worseThan, Func<Job, bool> isRipe, LasRunningIndex? running)
         {
             _policy = policy;
@@ -56,13 +81,34 @@ public sealed partial class LasPolicy
             _worseThan = worseThan;
             _isRipe = isRipe;
             _running = running;
-            _nodeIndex = running?.NodeIndex ?? policy.NodeIndexFor(pass.Free);
+            _nodeIndex = null!;
+            Reset(pass, worseThan, isRipe, running);
+        }
+
+        /// <param name="pass">The pass it searches for.</param>
+        /// <param name="worseThan">Victims of queues worse than a queue, worst first, as ChooseVictims walks them.</param>
+        /// <param name="isRipe">Whether a victim is past its minimum run.</param>
+        /// <param name="running">The running index, when victims come from it: it then keeps the per-node counts.</param>
+        public void Reset(QueuePass pass, Func<int, IEnumerable<(Job Job, int Queue)>> worseThan, Func<Job, bool> isRipe, LasRunningIndex? running)
+        {
+            _pass = pass;
+            _worseThan = worseThan;
+            _isRipe = isRipe;
+            _running = running;
+            _nodeIndex = running?.NodeIndex ?? _policy.NodeIndexFor(pass.Free);
+            _worse.Clear();
             var count = pass.Free.Nodes.Count;
-            _released = new int[count];
-            _replicasOn = new List<(Job, ReplicaPlacement)>?[count];
-            _exact = new int[count];
-            _stale = new bool[count];
-            _accepts = new bool[count];
+            if (_released.Length != count)
+            {
+                _released = new int[count];
+                _replicasOn = new List<(Job, ReplicaPlacement)>?[count];
+                _exact = new int[count];
+                _stale = new bool[count];
+                _accepts = new bool[count];
+                _rejects = new bool[count];
+                _withReleased = new NodeFree?[count];
+                _sparedMark = new int[count];
+            }
         }
 
         /// <summary>
@@ -128,9 +174,16 @@ public sealed partial class LasPolicy
                     _replicasOn[n]!.Clear();
                     _stale[n] = false;
                     _accepts[n] = false;
+                    _rejects[n] = false;
+                    _withReleased[n] = null;
                 }
 
                 _touched.Clear();
+                _acceptingNodes.Clear();
+                _chosen.Clear();
+                _staleNodes.Clear();
+                _sparedNodes.Clear();
+                _trials.Clear();
             }
         }
 
@@ -157,7 +210,11 @@ public sealed partial class LasPolicy
             var needs = QueuePass.Accelerators(job.Spec);
             var freeNow = FreeAcceleratorsAnyState(pass.Free);
             var released = 0;
-            var chosen = new List<Job>();
+
+            // Victims are released until the job fits (over a dozen, in a LAS replay) and most are spared
+            // again: they are gathered in a list kept from search to search, and only those kept are copied out.
+            var chosen = _chosen;
+            chosen.Clear();
             bool? fitsBefore = null;
             var touchedAccepts = false;
 
@@ -171,7 +228,7 @@ public sealed partial class LasPolicy
 
             var exactKnown = false;
             int NodeBound(int n, int released) => Math.Min(replicas, (nodes[n].FreeAccelerators(type) + released) / count);
-            bool FitsSingle() => (fitsBefore ??= AnyNodeAccepts(pass.Placer, pass.Free, request)) || touchedAccepts;
+            bool FitsSingle() => (fitsBefore ??= FitsBeforeAnyRelease(request, type, count)) || touchedAccepts;
             bool FitsGang()
             {
                 if (boundRoom < replicas)
@@ -181,27 +238,19 @@ public sealed partial class LasPolicy
 
                 if (!exactKnown)
                 {
+                    _exactTotal = 0;
                     for (var n = 0; n < nodes.Count; n++)
                     {
                         _exact[n] = ReplicasFit(pass.Placer, nodes[n], request, replicas);
+                        _exactTotal += _exact[n];
                     }
 
                     exactKnown = true;
                 }
 
-                var room = 0;
-                for (var n = 0; n < nodes.Count; n++)
-                {
-                    if (_stale[n])
-                    {
-                        _exact[n] = ReplicasFit(pass.Placer, Released(n, skip: null), request, replicas);
-                        _stale[n] = false;
-                    }
-
-                    room += _exact[n];
-                }
-
-                return room >= replicas;
+                // Only nodes victims were on change; the total follows them.
+                CountStaleAgain(request, replicas, type, count);
+                return _exactTotal >= replicas;
             }
 
             var fits = false;
@@ -237,14 +286,16 @@ public sealed partial class LasPolicy
                     _released[n] += perReplica;
                     boundRoom += NodeBound(n, _released[n]);
                     _replicasOn[n]!.Add((candidate, replica));
-                    _stale[n] = true;
+                    _withReleased[n]?.Release(candidate.Spec.Resources, replica.AcceleratorIndices);
+                    MarkStale(n);
+                    _accepts[n] = false;
+                    _rejects[n] = false;
 
                     // A node only gains room as victims are released, so one that took the replica after
                     // an earlier release still takes it: the nodes this victim was on are enough to check.
-                    _accepts[n] = false;
-                    if (single && !touchedAccepts && nodes[n].FreeAccelerators(type) + _released[n] >= count)
+                    if (single && !touchedAccepts)
                     {
-                        touchedAccepts = _accepts[n] = pass.Placer.Accepts(Released(n, skip: null), request);
+                        touchedAccepts = Remember(n, nodes[n].FreeAccelerators(type) + _released[n] >= count && pass.Placer.Accepts(Released(n, skip: null), request));
                     }
                 }
 
@@ -270,6 +321,7 @@ public sealed partial class LasPolicy
                     continue;
                 }
 
+                MarkNodesOf(spared);
                 var trialFits = single ? SingleFitsWithout(spared, request, type, count, ref fitsBefore) : GangFitsWithout(spared, request, type, count, replicas, boundRoom);
                 if (!trialFits)
                 {
@@ -279,80 +331,261 @@ public sealed partial class LasPolicy
                 chosen.RemoveAt(i);
                 released -= without;
                 var perReplica = CountOf(spared, type);
-                foreach (var n in _touched)
+                foreach (var replica in spared.CurrentAttempt?.Placement ?? [])
                 {
-                    var on = _replicasOn[n]!;
-                    var removed = on.RemoveAll(r => ReferenceEquals(r.Victim, spared));
+                    if (!_nodeIndex.TryGetValue(replica.Node, out var n) || _replicasOn[n] is not { } on)
+                    {
+                        continue;
+                    }
+
+                    var removed = RemoveVictim(on, spared);
                     if (removed > 0)
                     {
                         boundRoom -= NodeBound(n, _released[n]);
                         _released[n] -= perReplica * removed;
                         boundRoom += NodeBound(n, _released[n]);
-                        _stale[n] = true;
+                        MarkStale(n);
                         _accepts[n] = false;
+                        _rejects[n] = false;
+                        _withReleased[n] = null;
+                    }
+                }
+
+                // What a trial worked out for a node spared was on is that node as it is now.
+                foreach (var (n, node, answer) in _trials)
+                {
+                    _withReleased[n] = node;
+                    if (!single)
+                    {
+                        _exactTotal += answer - _exact[n];
+                        _exact[n] = answer;
+                        _stale[n] = false;
                     }
                 }
             }
 
-            var promised = pass.Free.Clone();
-            foreach (var victim in chosen)
+            if (!(single && fitsBefore == false && PromiseSingle(request)))
             {
-                promised.Release(victim);
+                var promised = pass.Free.Clone();
+                foreach (var victim in chosen)
+                {
+                    promised.Release(victim);
+                }
+
+                pass.Placer.PlaceGang(promised, job.Spec);
+                pass.Free.RestrictTo(promised);
             }
 
-            pass.Placer.PlaceGang(promised, job.Spec);
-            pass.Free.RestrictTo(promised);
-            return chosen;
+            return [.. chosen];
         }
 
-        // Whether a node the other chosen victims were on takes the replica without spared's release.
-        private bool SingleFitsWithout(Job spared, ReplicaRequest request, string type, int count, ref bool? fitsBefore)
+        /// <summary>
+        /// Promises a single-replica job the node the placer would give it with the kept victims released,
+        /// as placing it over a copy of every node and keeping what both leave free does, for less: no
+        /// node took the replica before any release, so only the nodes kept victims are on can, and the
+        /// placer chooses among those alone (in node order, as it walks them all). Of the nodes released,
+        /// only the one the job goes to loses anything to the promise: the others keep what they had free.
+        /// False, with nothing changed, when none of them takes it after all.
+        /// </summary>
+        private bool PromiseSingle(ReplicaRequest request)
         {
-            var nodes = _pass.Free.Nodes;
-            var accepts = false;
+            _candidates.Clear();
             foreach (var n in _touched)
             {
+                if (_replicasOn[n] is { Count: > 0 })
+                {
+                    _candidates.Add(n);
+                }
+            }
+
+            _candidates.Sort();
+            _candidateNodes.Clear();
+            foreach (var n in _candidates)
+            {
+                _candidateNodes.Add(Released(n, skip: null));
+            }
+
+            var best = _pass.Placer.SelectNode(_candidateNodes, request, rejections: null);
+            if (best < 0)
+            {
+                return false;
+            }
+
+            var node = _candidates[best];
+            var promised = _pass.Free.Clone();
+            foreach (var (victim, replica) in _replicasOn[node]!)
+            {
+                promised.Release(victim.Spec.Resources, [replica]);
+            }
+
+            promised.Take(node, request);
+            _pass.Free.RestrictTo(promised);
+            _policy.NarrowPromises++;
+            return true;
+        }
+
+        // Records whether the placer takes the replica on node n with exactly the victims now released there.
+        private bool Remember(int n, bool accepts)
+        {
+            _accepts[n] = accepts;
+            _rejects[n] = !accepts;
+            if (accepts)
+            {
+                _acceptingNodes.Add(n);
+            }
+
+            return accepts;
+        }
+
+        private void MarkNodesOf(Job victim)
+        {
+            _trials.Clear();
+            _sparedNodes.Clear();
+            if (++_stamp == int.MaxValue)
+            {
+                Array.Clear(_sparedMark);
+                _stamp = 1;
+            }
+
+            foreach (var replica in victim.CurrentAttempt?.Placement ?? [])
+            {
+                if (_nodeIndex.TryGetValue(replica.Node, out var n) && _sparedMark[n] != _stamp)
+                {
+                    _sparedMark[n] = _stamp;
+                    _sparedNodes.Add(n);
+                }
+            }
+        }
+
+        private static int RemoveVictim(List<(Job Victim, ReplicaPlacement Replica)> on, Job victim)
+        {
+            var kept = 0;
+            for (var r = 0; r < on.Count; r++)
+            {
+                if (!ReferenceEquals(on[r].Victim, victim))
+                {
+                    on[kept++] = on[r];
+                }
+            }
+
+            var removed = on.Count - kept;
+            on.RemoveRange(kept, removed);
+            return removed;
+        }
+
+        private void MarkStale(int n)
+        {
+            if (!_stale[n])
+            {
+                _stale[n] = true;
+                _staleNodes.Add(n);
+            }
+        }
+
+        // Counts again the replicas the placer would put on each node whose released victims changed. The
+        // placer puts none where the GPUs (free plus released) are short of one replica: such a node is not copied.
+        private void CountStaleAgain(ReplicaRequest request, int replicas, string type, int count)
+        {
+            var nodes = _pass.Free.Nodes;
+            foreach (var n in _staleNodes)
+            {
+                if (_stale[n])
+                {
+                    var now = (nodes[n].FreeAccelerators(type) + _released[n]) / count > 0
+                        ? ReplicasFit(_pass.Placer, Released(n, skip: null), request, replicas)
+                        : 0;
+                    _exactTotal += now - _exact[n];
+                    _exact[n] = now;
+                    _stale[n] = false;
+                }
+            }
+
+            _staleNodes.Clear();
+        }
+
+        // Whether a node the other chosen victims are on takes the replica without spared's release (the
+        // nodes spared is on are marked). Any node that does will do, so nodes already known to take it
+        // come first, and what is learnt about nodes spared is not on is kept for the next question.
+        private bool SingleFitsWithout(Job spared, ReplicaRequest request, string type, int count, ref bool? fitsBefore)
+        {
+            foreach (var n in _acceptingNodes)
+            {
+                if (_accepts[n] && _sparedMark[n] != _stamp && _replicasOn[n] is { Count: > 0 })
+                {
+                    return true;
+                }
+            }
+
+            var nodes = _pass.Free.Nodes;
+            foreach (var n in _touched)
+            {
+                var on = _replicasOn[n]!;
+                if (_sparedMark[n] != _stamp)
+                {
+                    if (on.Count == 0 || _rejects[n])
+                    {
+                        continue;
+                    }
+
+                    if (_accepts[n] || Remember(n, nodes[n].FreeAccelerators(type) + _released[n] >= count && _pass.Placer.Accepts(Released(n, skip: null), request)))
+                    {
+                        return true;
+                    }
+
+                    continue;
+                }
+
                 var others = 0;
                 var gpus = 0;
-                var withSpared = false;
-                foreach (var (victim, _) in _replicasOn[n]!)
+                foreach (var (victim, _) in on)
                 {
                     if (!ReferenceEquals(victim, spared))
                     {
                         others++;
                         gpus += CountOf(victim, type);
                     }
-                    else
+                }
+
+                if (others > 0 && nodes[n].FreeAccelerators(type) + gpus >= count)
+                {
+                    var trial = Released(n, spared);
+                    _trials.Add((n, trial, 0));
+                    if (_pass.Placer.Accepts(trial, request))
                     {
-                        withSpared = true;
+                        return true;
                     }
-                }
-
-                // A node spared was not on keeps what it had; the placer's answer for it then still holds.
-                if (others > 0 && !withSpared && _accepts[n])
-                {
-                    accepts = true;
-                    break;
-                }
-
-                if (others > 0 && nodes[n].FreeAccelerators(type) + gpus >= count && _pass.Placer.Accepts(Released(n, spared), request))
-                {
-                    accepts = true;
-                    break;
                 }
             }
 
-            fitsBefore ??= AnyNodeAccepts(_pass.Placer, _pass.Free, request);
-            return fitsBefore.Value || accepts;
+            fitsBefore ??= FitsBeforeAnyRelease(request, type, count);
+            return fitsBefore.Value;
         }
 
-        // Whether the nodes could take the gang without spared's release (the exact counts are current).
+        // Whether a node takes the replica with nothing released. A node with fewer free accelerators of the
+        // type than the replica asks for cannot (as MayPlaceNow counts), and in a pass that goes looking for
+        // victims that is mostly every node: the placer is asked only when one has them.
+        private bool FitsBeforeAnyRelease(ReplicaRequest request, string type, int count)
+        {
+            var nodes = _pass.Free.Nodes;
+            for (var n = 0; n < nodes.Count; n++)
+            {
+                if (nodes[n].FreeAccelerators(type) >= count)
+                {
+                    return AnyNodeAccepts(_pass.Placer, _pass.Free, request);
+                }
+            }
+
+            return false;
+        }
+
+        // Whether the nodes could take the gang without spared's release (the nodes spared is on are
+        // marked; the exact counts are kept for every other node).
         private bool GangFitsWithout(Job spared, ReplicaRequest request, string type, int count, int replicas, int boundRoom)
         {
             var nodes = _pass.Free.Nodes;
             var sparedGpus = CountOf(spared, type);
             var bound = boundRoom;
-            foreach (var n in _touched)
+            foreach (var n in _sparedNodes)
             {
                 var on = 0;
                 foreach (var (victim, _) in _replicasOn[n]!)
@@ -372,36 +605,40 @@ public sealed partial class LasPolicy
                 return false;
             }
 
-            var room = 0;
-            for (var n = 0; n < nodes.Count; n++)
+            CountStaleAgain(request, replicas, type, count);
+            var room = _exactTotal;
+            foreach (var n in _sparedNodes)
             {
-                var hasSpared = false;
-                foreach (var (victim, _) in _replicasOn[n] ?? [])
+                if (_replicasOn[n] is not { Count: > 0 } on)
                 {
-                    hasSpared |= ReferenceEquals(victim, spared);
-                }
-
-                if (hasSpared)
-                {
-                    room += ReplicasFit(_pass.Placer, Released(n, spared), request, replicas);
                     continue;
                 }
 
-                if (_stale[n])
+                var others = 0;
+                foreach (var (victim, _) in on)
                 {
-                    _exact[n] = ReplicasFit(_pass.Placer, Released(n, skip: null), request, replicas);
-                    _stale[n] = false;
+                    others += ReferenceEquals(victim, spared) ? 0 : CountOf(victim, type);
                 }
 
-                room += _exact[n];
+                // No copy of a node whose GPUs could not hold one replica anyway.
+                var trial = (nodes[n].FreeAccelerators(type) + others) / count > 0 ? Released(n, spared) : null;
+                var fit = trial is null ? 0 : ReplicasFit(_pass.Placer, trial, request, replicas);
+                _trials.Add((n, trial, fit));
+                room += fit - _exact[n];
             }
 
             return room >= replicas;
         }
 
-        // A copy of node n of the pass with the released victims' replicas there given back (but spared's).
+        // Node n of the pass with the released victims' replicas there given back (but spared's). Without
+        // one to spare, the copy is kept and given each further victim released there.
         private NodeFree Released(int n, Job? skip)
         {
+            if (skip is null && _withReleased[n] is { } kept)
+            {
+                return kept;
+            }
+
             var node = _pass.Free.Nodes[n].Clone();
             foreach (var (victim, replica) in _replicasOn[n] ?? [])
             {
@@ -409,6 +646,11 @@ public sealed partial class LasPolicy
                 {
                     node.Release(victim.Spec.Resources, replica.AcceleratorIndices);
                 }
+            }
+
+            if (skip is null)
+            {
+                _withReleased[n] = node;
             }
 
             return node;

@@ -113,6 +113,9 @@ public sealed partial class LasPolicy(LasOptions options) : ISchedulingPolicy
     /// </summary>
     internal bool PlaceEveryVictimTrial { get; set; }
 
+    /// <summary>How many single-replica promises the victim search made choosing among the victims' nodes alone: tests check the shortcut is taken.</summary>
+    internal int NarrowPromises { get; private set; }
+
     /// <summary>How often the replay index was ranked from scratch (the first pass included): tests check it stays in step.</summary>
     internal int IndexRebuilds { get; private set; }
 
@@ -305,7 +308,7 @@ public sealed partial class LasPolicy(LasOptions options) : ISchedulingPolicy
         {
             running.WakeForCrossings(index.BestQueue, WakeAt);
             freeGpus = running.FreeGpus;
-            victimGpusInQueue = (int[])running.VictimGpus.Clone();
+            victimGpusInQueue = CopyOf(running.VictimGpus, ref _victimGpusScratch);
             victims = null;
         }
         else
@@ -347,11 +350,16 @@ public sealed partial class LasPolicy(LasOptions options) : ISchedulingPolicy
         // Per queue, the GPUs of victims past their minimum run and when the first of the others gets
         // there: a job that needs more than is free plus the ripe victims' GPUs of worse queues cannot take
         // victims, which ChooseVictims would find only after releasing each of them in turn.
-        var ripeGpusInQueue = running is null ? new int[queues] : (int[])running.RipeGpus.Clone();
-        var firstRipeInQueue = new DateTimeOffset?[queues];
-        for (var q = 0; running is not null && q < queues; q++)
+        var ripeGpusInQueue = running is null ? new int[queues] : CopyOf(running.RipeGpus, ref _ripeGpusScratch);
+        if (_firstRipeScratch.Length != queues)
         {
-            firstRipeInQueue[q] = running.FirstRipening(q);
+            _firstRipeScratch = new DateTimeOffset?[queues];
+        }
+
+        var firstRipeInQueue = _firstRipeScratch;
+        for (var q = 0; q < queues; q++)
+        {
+            firstRipeInQueue[q] = running?.FirstRipening(q);
         }
 
         foreach (var (victim, victimQueue) in running is null ? victims! : [])
@@ -367,6 +375,9 @@ public sealed partial class LasPolicy(LasOptions options) : ISchedulingPolicy
             }
         }
 
+        // The accelerators free on any node, whatever its state: counted again only once the pass has
+        // changed what is free (a start or a promise), not for every job that looks for victims.
+        int? freeAnyState = null;
         bool CannotTakeVictims(int needs, int queue)
         {
             var ripe = 0;
@@ -375,7 +386,7 @@ public sealed partial class LasPolicy(LasOptions options) : ISchedulingPolicy
                 ripe += ripeGpusInQueue[q];
             }
 
-            if (FreeAcceleratorsAnyState(pass.Free) + ripe >= needs)
+            if ((freeAnyState ??= FreeAcceleratorsAnyState(pass.Free)) + ripe >= needs)
             {
                 return false;
             }
@@ -398,12 +409,13 @@ public sealed partial class LasPolicy(LasOptions options) : ISchedulingPolicy
 
         // The counting victim search; the reference policy of the tests keeps the placing one.
         var search = PlaceEveryVictimTrial ? null : running is not null
-            ? new VictimSearch(this, pass, running.WorseThan, running.IsRipe, running)
-            : new VictimSearch(this, pass, q => victims!.TakeWhile(v => v.Queue > q).Select(v => (v.Job, v.Queue)), v => IsRipeAt(v, now), null);
+            ? SearchFor(pass, running.WorseThan, running.IsRipe, running)
+            : SearchFor(pass, q => victims!.TakeWhile(v => v.Queue > q).Select(v => (v.Job, v.Queue)), v => IsRipeAt(v, now), null);
 
         // Shapes that could neither start nor take victims' GPUs at some level: at a worse level there
         // are only fewer victims to take, and room only shrinks, so they are done for the pass.
-        var exhausted = new HashSet<(Core.Resources.ResourceVector, int)>();
+        var exhausted = _exhausted;
+        exhausted.Clear();
         LasQueueIndex.Visit Visit(Job job, int queue)
         {
             if (exhausted.Contains((job.Spec.Resources, job.Spec.Replicas)))
@@ -420,6 +432,7 @@ public sealed partial class LasPolicy(LasOptions options) : ISchedulingPolicy
             if (needs <= freeGpus && (search is null || search.MayPlaceNow(job)) && pass.TryStart(job, out _))
             {
                 freeGpus -= needs;
+                freeAnyState = null;
                 return LasQueueIndex.Visit.Started;
             }
 
@@ -445,6 +458,8 @@ public sealed partial class LasPolicy(LasOptions options) : ISchedulingPolicy
                 exhausted.Add((job.Spec.Resources, job.Spec.Replicas));
                 return LasQueueIndex.Visit.ShapeExhausted;
             }
+
+            freeAnyState = null;
 
             foreach (var victim in chosen)
             {
@@ -539,6 +554,41 @@ public sealed partial class LasPolicy(LasOptions options) : ISchedulingPolicy
         return victims;
     }
 
+    // Per-queue counts an indexed pass changes as it takes victims, copied into these from the running
+    // index on every pass rather than into new arrays (under _gate).
+    private int[] _victimGpusScratch = [];
+    private int[] _ripeGpusScratch = [];
+    private DateTimeOffset?[] _firstRipeScratch = [];
+    private readonly HashSet<(Core.Resources.ResourceVector, int)> _exhausted = [];
+
+    private static int[] CopyOf(int[] source, ref int[] scratch)
+    {
+        if (scratch.Length != source.Length)
+        {
+            scratch = new int[source.Length];
+        }
+
+        source.CopyTo(scratch, 0);
+        return scratch;
+    }
+
+    // The victim search of the last indexed pass, whose per-node scratch the next pass reuses (under _gate).
+    private VictimSearch? _search;
+
+    private VictimSearch SearchFor(QueuePass pass, Func<int, IEnumerable<(Job Job, int Queue)>> worseThan, Func<Job, bool> isRipe, LasRunningIndex? running)
+    {
+        if (_search is null)
+        {
+            _search = new VictimSearch(this, pass, worseThan, isRipe, running);
+        }
+        else
+        {
+            _search.Reset(pass, worseThan, isRipe, running);
+        }
+
+        return _search;
+    }
+
     private static bool AnyCouldStart(List<Ranked> waiting, int freeGpus, int[] victimGpusInQueue)
     {
         // reclaimable[q]: GPUs held by preemptible running jobs of queues worse than q.
@@ -566,10 +616,7 @@ public sealed partial class LasPolicy(LasOptions options) : ISchedulingPolicy
         {
             if (node.Node.State == Core.Cluster.NodeState.Ready)
             {
-                foreach (var type in node.AcceleratorTypes)
-                {
-                    free += node.FreeAccelerators(type);
-                }
+                free += AllFreeAccelerators(node);
             }
         }
 
@@ -581,10 +628,30 @@ public sealed partial class LasPolicy(LasOptions options) : ISchedulingPolicy
         var count = 0;
         foreach (var node in free.Nodes)
         {
-            foreach (var type in node.AcceleratorTypes)
+            count += AllFreeAccelerators(node);
+        }
+
+        return count;
+    }
+
+    // The node's free accelerators of every type. Counted on every visit of a pass: enumerating the
+    // types as an IEnumerable allocated an enumerator per node each time (gigabytes over a LAS replay).
+    private static int AllFreeAccelerators(NodeFree node)
+    {
+        var count = 0;
+        if (node.AcceleratorTypes is IReadOnlyList<string> types)
+        {
+            for (var t = 0; t < types.Count; t++)
             {
-                count += node.FreeAccelerators(type);
+                count += node.FreeAccelerators(types[t]);
             }
+
+            return count;
+        }
+
+        foreach (var type in node.AcceleratorTypes)
+        {
+            count += node.FreeAccelerators(type);
         }
 
         return count;

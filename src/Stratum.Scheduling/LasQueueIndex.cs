@@ -49,6 +49,9 @@ internal sealed class LasQueueIndex
     // A walk's cursors of one level, reused from level to level and pass to pass.
     private readonly PriorityQueue<Cursor, Entry> _heads = new(Order);
 
+    // The jobs a walk started, taken out when it ends (reused from pass to pass).
+    private readonly List<(Bucket Bucket, Entry Entry)> _started = [];
+
     private LasQueueIndex(IReadOnlyList<Job> queued, LasPolicy policy, DateTimeOffset now)
     {
         _queued = queued;
@@ -172,7 +175,8 @@ internal sealed class LasQueueIndex
     /// </summary>
     public bool Walk(Func<int, int> room, Func<Job, int, Visit> visit)
     {
-        var started = new List<(Bucket Bucket, Entry Entry)>();
+        var started = _started;
+        started.Clear();
         for (var q = 0; q < _byQueue.Length; q++)
         {
             // One cursor per bucket of the level, ordered by the job it points at.
@@ -183,7 +187,8 @@ internal sealed class LasQueueIndex
             {
                 if (bucket.Jobs.Count > 0 && bucket.Needs <= limit)
                 {
-                    var cursor = new Cursor(bucket);
+                    var cursor = bucket.Cursor;
+                    cursor.Restart();
                     if (cursor.Move())
                     {
                         heads.Enqueue(cursor, cursor.Current);
@@ -228,6 +233,7 @@ internal sealed class LasQueueIndex
             _byId.Remove(entry.Id);
         }
 
+        started.Clear();
         return true;
     }
 
@@ -392,22 +398,71 @@ internal sealed class LasQueueIndex
 
     private readonly record struct Entry(DateTimeOffset SubmittedAt, long Id, Job Job, int Queue, DateTimeOffset? PromoteAt);
 
-    // A walk's place in one bucket (a class: the set's enumerator is a struct that must not be copied).
+    // A walk's place in one bucket, one per bucket and reused by every walk (a class: the set's enumerator
+    // is a struct that must not be copied). Most walks leave a bucket after its first job, so that one is
+    // read as the set's least, and the enumerator, which allocates, is made only to go further.
     private sealed class Cursor(Bucket bucket)
     {
-        private SortedSet<Entry>.Enumerator _enumerator = bucket.Jobs.GetEnumerator();
+        private SortedSet<Entry>.Enumerator _enumerator;
+        private bool _enumerating;
+        private bool _started;
 
         public Bucket Bucket { get; } = bucket;
 
-        public Entry Current => _enumerator.Current;
+        public Entry Current { get; private set; }
 
-        public bool Move() => _enumerator.MoveNext();
+        public void Restart()
+        {
+            _enumerator = default;
+            _enumerating = false;
+            _started = false;
+        }
+
+        public bool Move()
+        {
+            var jobs = Bucket.Jobs;
+            if (!_started)
+            {
+                _started = true;
+                if (jobs.Count == 0)
+                {
+                    return false;
+                }
+
+                Current = jobs.Min;
+                return true;
+            }
+
+            if (!_enumerating)
+            {
+                // Positioned on the least, which was the current job.
+                _enumerator = jobs.GetEnumerator();
+                _enumerator.MoveNext();
+                _enumerating = true;
+            }
+
+            if (!_enumerator.MoveNext())
+            {
+                return false;
+            }
+
+            Current = _enumerator.Current;
+            return true;
+        }
     }
 
-    private sealed class Bucket(int needs)
+    private sealed class Bucket
     {
-        public int Needs { get; } = needs;
+        public Bucket(int needs)
+        {
+            Needs = needs;
+            Cursor = new Cursor(this);
+        }
+
+        public int Needs { get; }
 
         public SortedSet<Entry> Jobs { get; } = new(Order);
+
+        public Cursor Cursor { get; }
     }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Stratum.Core.Cluster;
 using Stratum.Core.Jobs;
 using Stratum.Scheduling.Placement;
@@ -111,11 +112,16 @@ internal sealed class LasRunningIndex
             Array.Resize(ref _slots, Math.Max(running.Count, _slots.Length * 2));
         }
 
+        // Every pass looks at every running job (hundreds, over hundreds of thousands of passes): a list is
+        // read as a span rather than through the interface, and a slot is written only when it changes.
+        var span = running is List<Job> list ? CollectionsMarshal.AsSpan(list) : [.. running];
+        var slots = _slots;
         var seen = 0;
-        for (var i = 0; i < running.Count; i++)
+        for (var i = 0; i < span.Length; i++)
         {
-            var job = running[i];
-            var entry = _slots[i] is { Alive: true } slot && ReferenceEquals(slot.Job, job) ? slot : _byJob.GetValueOrDefault(job);
+            var job = span[i];
+            var slot = slots[i];
+            var entry = slot is { Alive: true } && ReferenceEquals(slot.Job, job) ? slot : _byJob.GetValueOrDefault(job);
             if (entry is null)
             {
                 entry = Add(job);
@@ -135,7 +141,10 @@ internal sealed class LasRunningIndex
 
             entry.Seen = _stamp;
             seen++;
-            _slots[i] = entry;
+            if (!ReferenceEquals(slot, entry))
+            {
+                slots[i] = entry;
+            }
         }
 
         if (_byJob.Count > seen)
