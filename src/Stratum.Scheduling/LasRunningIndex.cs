@@ -66,6 +66,10 @@ internal sealed class LasRunningIndex
     private long _stamp;
     private DateTimeOffset _now;
 
+    // The caller's log of starts and stops, and how far the index has read it (see Follow).
+    private RunningCapacity? _capacity;
+    private long _position;
+
     public LasRunningIndex(LasPolicy policy)
     {
         _policy = policy;
@@ -105,6 +109,16 @@ internal sealed class LasRunningIndex
         }
 
         _now = snapshot.Now;
+        if (PassShortcuts.Enabled && snapshot.Capacity is { } capacity && ReferenceEquals(capacity, _capacity)
+            && capacity.TryChangesSince(_position, out var changes) && Follow(changes, snapshot.Running.Count))
+        {
+            _position = capacity.ChangeCount;
+            CheckCrossings();
+            return true;
+        }
+
+        _capacity = snapshot.Capacity;
+        _position = snapshot.Capacity?.ChangeCount ?? 0;
         _stamp++;
         var running = snapshot.Running;
         if (_slots.Length < running.Count)
@@ -165,6 +179,63 @@ internal sealed class LasRunningIndex
             _gone.Clear();
         }
 
+        CheckCrossings();
+        return true;
+    }
+
+    /// <summary>
+    /// The starts and stops the caller's <see cref="RunningCapacity"/> logged since the last pass, applied instead
+    /// of comparing every running job with the last pass's (an eighth of a LAS replay). False, with nothing
+    /// changed, when they do not bring the index to <paramref name="running"/> jobs: a start of a job it holds,
+    /// or a victim the last pass took that the caller did not stop (it is running again and must come back).
+    /// </summary>
+    private bool Follow(ReadOnlySpan<(Job Job, bool Added)> changes, int running)
+    {
+        var count = _byJob.Count;
+        foreach (var (job, added) in changes)
+        {
+            if (added)
+            {
+                if (_byJob.ContainsKey(job))
+                {
+                    return false;
+                }
+
+                count++;
+            }
+            else if (_byJob.ContainsKey(job))
+            {
+                count--;
+            }
+        }
+
+        if (count != running)
+        {
+            return false;
+        }
+
+        foreach (var (job, added) in changes)
+        {
+            if (!added)
+            {
+                if (_byJob.TryGetValue(job, out var entry))
+                {
+                    Remove(entry);
+                }
+            }
+            else if (Add(job) is null)
+            {
+                // A job the index cannot follow: the next pass starts again from the running list.
+                _capacity = null;
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private void CheckCrossings()
+    {
         while (_checks.TryPeek(out var check, out var at) && at <= _now)
         {
             _checks.Dequeue();
@@ -174,8 +245,6 @@ internal sealed class LasRunningIndex
                 Link(check.Entry);
             }
         }
-
-        return true;
     }
 
     /// <summary>The pass takes <paramref name="victim"/>: it no longer counts as running. Returns its queue level (-1: not a victim here).</summary>
@@ -264,6 +333,7 @@ internal sealed class LasRunningIndex
 
     private void Reset(IReadOnlyList<Node> nodes)
     {
+        _capacity = null;
         _byJob.Clear();
         Array.Clear(_slots);
         foreach (var set in _victims.Concat(_crossing).Concat(_unripe))
