@@ -483,9 +483,10 @@ internal sealed class CapacityIndex
             return mismatch;
         }
 
-        for (var i = 0; i < replica.Types.Count; i++)
+        var types = TypeNumbersOf(replica);
+        for (var i = 0; i < types.Length; i++)
         {
-            if (!HasType(n, replica.Types[i]))
+            if (types[i] < 0 || _devices[types[i]][n].Length == 0)
             {
                 return replica.MissingTypeKeys[i];
             }
@@ -501,15 +502,33 @@ internal sealed class CapacityIndex
             return MemoryCheck.Key;
         }
 
-        for (var i = 0; i < replica.Types.Count; i++)
+        for (var i = 0; i < types.Length; i++)
         {
-            if (replica.Counts[i] > Free(n, replica.Types[i]))
+            if (replica.Counts[i] > Free(types[i], n))
             {
                 return replica.InsufficientTypeKeys[i];
             }
         }
 
         return null;
+    }
+
+    /// <summary>The replica's accelerator types as this index numbers them (-1: no node has it), worked out once per type table.</summary>
+    private int[] TypeNumbersOf(ReplicaRequest replica)
+    {
+        if (replica.Numbered is { } known && ReferenceEquals(known.Owner, _typeIndex))
+        {
+            return known.Numbers;
+        }
+
+        var numbers = new int[replica.Types.Count];
+        for (var i = 0; i < numbers.Length; i++)
+        {
+            numbers[i] = _typeIndex.TryGetValue(replica.Types[i], out var t) ? t : -1;
+        }
+
+        replica.Numbered = new ReplicaRequest.TypeNumbers(_typeIndex, numbers);
+        return numbers;
     }
 
     /// <summary>Counts, by reason, every node that rejects one replica.</summary>

@@ -48,4 +48,12 @@ internal sealed class ReplicaRequest
     public IReadOnlyList<string> InsufficientTypeKeys { get; }
 
     public bool NeedsAccelerators => Types.Count > 0;
+
+    /// <summary>
+    /// <see cref="Types"/> as one capacity index numbers them (<see cref="TypeNumbers.Owner"/>: that index's type
+    /// table, shared by its copies), kept here so the per-node checks look no type name up (set by the index).
+    /// </summary>
+    internal TypeNumbers? Numbered { get; set; }
+
+    internal sealed record TypeNumbers(object Owner, int[] Numbers);
 }
