@@ -14,7 +14,8 @@ using Stratum.Scheduling;
 // (--nodes and --policies narrow the run for profiling; they do not write the results file. --digest prints a
 // fingerprint of every decision on a few snapshots, with and without the pass's shortcuts, and measures nothing.)
 var repeats = Option("--repeats", 7);
-const int WarmUpPasses = 5;
+const int WarmUpPasses = 40;
+const int WarmUpSeconds = 10;
 var quick = args.Contains("--quick");
 var onlyNodes = Option("--nodes", 0);
 var onlyPolicies = Array.IndexOf(args, "--policies") is var p && p >= 0 && p + 1 < args.Length ? args[p + 1].Split(',') : null;
@@ -113,11 +114,12 @@ static double Measure(ISchedulingPolicy policy, ClusterSnapshot snapshot, int re
 // pass itself cost (a loaded box stretches wall time, not CPU time), so both are reported.
 static (double Wall, double Cpu) MeasureBoth(ISchedulingPolicy policy, ClusterSnapshot snapshot, int repeats)
 {
-    // Warm-up passes first: the runtime compiles a hot method again, optimised, only after it has run a few
-    // times, so with one warm-up the first measured passes of a large case ran half-optimised code (a server
-    // passes every few seconds for days; its passes are the warm ones). One run of this case alone gave
-    // medians from 48 to 116 ms that way.
-    for (var warm = 0; warm < WarmUpPasses; warm++)
+    // Warm-up passes first, as many as it takes the runtime to recompile the pass fully optimised: it does so
+    // for a method after 30 calls, and a pass's outer methods run once per pass, so a case measured after one
+    // warm-up ran half-optimised code (the 10,000-node case measured 40-70 ms alone and 21 ms after the smaller
+    // cases had warmed the same methods up). A server passes every few seconds for days: warm passes are its.
+    var warmUntil = Stopwatch.GetTimestamp() + (Stopwatch.Frequency * WarmUpSeconds);
+    for (var warm = 0; warm < WarmUpPasses && (warm < 2 || Stopwatch.GetTimestamp() < warmUntil); warm++)
     {
         policy.Schedule(snapshot);
     }
