@@ -83,7 +83,7 @@ public sealed class LasVictimSearchShortcutTests
         var actual = fast.Schedule(snapshot);
         var expected = Reference(new LasPolicy()).Schedule(snapshot with { Queued = [.. queued], QueuedInSubmitOrder = false, Capacity = null });
 
-        Assert.Equal(Describe(expected), Describe(actual));
+        Assert.Equal(PassByPassReplay.Describe(expected), PassByPassReplay.Describe(actual));
         Assert.Equal(8, actual.Preemptions.Count);
         Assert.Single(actual.Preemptions.Select(p => running.Single(r => r.Id == p.JobId).CurrentAttempt!.Placement[0].Node).Distinct());
         Assert.Equal(1, fast.NarrowPromises);
@@ -123,94 +123,11 @@ public sealed class LasVictimSearchShortcutTests
                 project: random.Next(2) == 0 ? "vision" : "speech", cpus: cpusPerNode < 64 ? random.Next(1, 3) : 1);
             return (Job: job, Duration: TimeSpan.FromSeconds(random.Next(20, 3_000)));
         }).OrderBy(a => a.Job.SubmittedAt).ThenBy(a => a.Job.Id).ToList();
-        var durations = arrivals.ToDictionary(a => a.Job.Id, a => a.Duration);
         var projects = new[] { Make.Project("vision"), Make.Project("speech") };
-        var capacity = new RunningCapacity(nodes);
-        var queued = new List<Job>();
-        var running = new Dictionary<long, (Job Job, DateTimeOffset EndsAt)>();
-        var remaining = new Dictionary<long, TimeSpan>(durations);
-        var now = arrivals[0].Job.SubmittedAt;
-        var next = 0;
-        var passes = 0;
-        var preemptions = 0;
-        while (next < arrivals.Count || queued.Count > 0 || running.Count > 0)
-        {
-            foreach (var (id, (job, _)) in running.Where(r => r.Value.EndsAt <= now).OrderBy(r => r.Key).ToList())
-            {
-                capacity.Remove(job);
-                running.Remove(id);
-            }
 
-            while (next < arrivals.Count && arrivals[next].Job.SubmittedAt <= now)
-            {
-                queued.Add(arrivals[next++].Job);
-            }
-
-            // As the simulator does: after preemptions, a second pass at the same instant.
-            DateTimeOffset? wake = null;
-            for (var again = 0; again < 4 && queued.Count > 0; again++)
-            {
-                var runningJobs = running.Values.Select(r => r.Job).OrderBy(j => j.Id).ToList();
-                var expected = plain().Schedule(new ClusterSnapshot
-                {
-                    Now = now, Nodes = nodes, Projects = projects, Queued = [.. queued], Running = runningJobs,
-                    KnownDurations = durations, ExplainPending = false,
-                });
-                var actual = fast.Schedule(new ClusterSnapshot
-                {
-                    Now = now, Nodes = nodes, Projects = projects, Queued = queued, Running = runningJobs,
-                    KnownDurations = durations, ExplainPending = false, QueuedInSubmitOrder = true, Capacity = capacity,
-                });
-                passes++;
-                Assert.Equal(Describe(expected), Describe(actual));
-                wake = actual.NextPassAt;
-                foreach (var preemption in actual.Preemptions)
-                {
-                    var (victim, _) = running[preemption.JobId];
-                    capacity.Remove(victim);
-                    running.Remove(victim.Id);
-                    var attempt = victim.CurrentAttempt!;
-                    remaining[victim.Id] -= now - attempt.StartedAt;
-                    var requeued = victim with { State = JobState.Preempted, Attempts = [.. victim.Attempts.SkipLast(1), attempt with { EndedAt = now }] };
-                    var at = queued.FindIndex(j => (j.SubmittedAt, j.Id).CompareTo((requeued.SubmittedAt, requeued.Id)) > 0);
-                    queued.Insert(at < 0 ? queued.Count : at, requeued);
-                    preemptions++;
-                }
-
-                foreach (var start in actual.Starts)
-                {
-                    var job = queued.Single(j => j.Id == start.JobId);
-                    queued.Remove(job);
-                    var runningJob = job with
-                    {
-                        State = JobState.Running,
-                        Attempts = [.. job.Attempts, new JobAttempt { Number = job.Attempts.Count + 1, Placement = start.Placement, StartedAt = now }],
-                    };
-                    capacity.Add(runningJob);
-                    running[job.Id] = (runningJob, now + remaining[job.Id]);
-                }
-
-                if (actual.Preemptions.Count == 0)
-                {
-                    break;
-                }
-            }
-
-            var candidates = running.Values.Select(r => r.EndsAt)
-                .Concat(next < arrivals.Count ? [arrivals[next].Job.SubmittedAt] : [])
-                .Concat(wake is { } w && w > now ? [w] : []).ToList();
-            if (candidates.Count == 0)
-            {
-                break;
-            }
-
-            now = candidates.Min();
-        }
-
+        // As the simulator does: after preemptions, another pass at the same instant.
+        var (passes, _, preemptions) = PassByPassReplay.Run(nodes, projects, arrivals, fast, plain, passesPerInstant: 4);
         return (passes, preemptions);
     }
 
-    private static string Describe(SchedulingDecisions decisions) =>
-        string.Join("; ", decisions.Starts.Select(s => $"start {s.JobId} on {string.Join(",", s.Placement.Select(p => $"{p.Node}[{string.Join(" ", p.AcceleratorIndices)}]"))}")
-            .Concat(decisions.Preemptions.Select(p => $"preempt {p.JobId} for {p.ForJobId}"))) + $" wake {decisions.NextPassAt}";
 }

@@ -140,7 +140,7 @@ public sealed class ReplaySpeedPathTests
         var actual = policy.Schedule(Snapshot(queued, []));
 
         var expected = new LasPolicy().Schedule(Snapshot([.. queued], []) with { QueuedInSubmitOrder = false, Capacity = null });
-        Assert.Equal(Describe(expected), Describe(actual));
+        Assert.Equal(PassByPassReplay.Describe(expected), PassByPassReplay.Describe(actual));
         Assert.Equal([2L, 3L], actual.Starts.Select(s => s.JobId).Order());
         Assert.True(policy.IndexRebuilds >= 2, $"{policy.IndexRebuilds} rebuilds");
     }
@@ -185,86 +185,10 @@ public sealed class ReplaySpeedPathTests
 
             return (Job: job, Duration: duration);
         }).OrderBy(a => a.Job.SubmittedAt).ThenBy(a => a.Job.Id).ToList();
-        var durations = arrivals.ToDictionary(a => a.Job.Id, a => a.Duration);
         var projects = runtimesAndQuotas
             ? new[] { Make.Project("vision", new Quota { Accelerators = 24 }), Make.Project("speech", new Quota { Accelerators = 16 }) }
             : new[] { Make.Project("vision"), Make.Project("speech") };
-        var capacity = new RunningCapacity(nodes);
-        var queued = new List<Job>();
-        var running = new Dictionary<long, (Job Job, DateTimeOffset EndsAt)>();
-        var remaining = new Dictionary<long, TimeSpan>(durations);
-        var now = arrivals[0].Job.SubmittedAt;
-        var next = 0;
-        var passes = 0;
-        var started = 0;
-        while (next < arrivals.Count || queued.Count > 0 || running.Count > 0)
-        {
-            foreach (var (id, (job, endsAt)) in running.Where(r => r.Value.EndsAt <= now).OrderBy(r => r.Key).ToList())
-            {
-                capacity.Remove(job);
-                running.Remove(id);
-            }
-
-            while (next < arrivals.Count && arrivals[next].Job.SubmittedAt <= now)
-            {
-                queued.Add(arrivals[next++].Job);
-            }
-
-            DateTimeOffset? wake = null;
-            if (queued.Count > 0)
-            {
-                var runningJobs = running.Values.Select(r => r.Job).OrderBy(j => j.Id).ToList();
-                var expected = plain().Schedule(new ClusterSnapshot
-                {
-                    Now = now, Nodes = nodes, Projects = projects, Queued = [.. queued], Running = runningJobs,
-                    KnownDurations = durations, ExplainPending = false,
-                });
-                var actual = fast.Schedule(new ClusterSnapshot
-                {
-                    Now = now, Nodes = nodes, Projects = projects, Queued = queued, Running = runningJobs,
-                    KnownDurations = durations, ExplainPending = false, QueuedInSubmitOrder = true, Capacity = capacity,
-                });
-                passes++;
-                Assert.Equal(Describe(expected), Describe(actual));
-                wake = actual.NextPassAt;
-                foreach (var preemption in actual.Preemptions)
-                {
-                    var (victim, _) = running[preemption.JobId];
-                    capacity.Remove(victim);
-                    running.Remove(victim.Id);
-                    var attempt = victim.CurrentAttempt!;
-                    remaining[victim.Id] -= now - attempt.StartedAt;
-                    var requeued = victim with { State = JobState.Preempted, Attempts = [.. victim.Attempts.SkipLast(1), attempt with { EndedAt = now }] };
-                    var at = queued.FindIndex(j => (j.SubmittedAt, j.Id).CompareTo((requeued.SubmittedAt, requeued.Id)) > 0);
-                    queued.Insert(at < 0 ? queued.Count : at, requeued);
-                }
-
-                foreach (var start in actual.Starts)
-                {
-                    var job = queued.Single(j => j.Id == start.JobId);
-                    queued.Remove(job);
-                    var runningJob = job with
-                    {
-                        State = JobState.Running,
-                        Attempts = [.. job.Attempts, new JobAttempt { Number = job.Attempts.Count + 1, Placement = start.Placement, StartedAt = now }],
-                    };
-                    capacity.Add(runningJob);
-                    running[job.Id] = (runningJob, now + remaining[job.Id]);
-                    started++;
-                }
-            }
-
-            var candidates = running.Values.Select(r => r.EndsAt)
-                .Concat(next < arrivals.Count ? [arrivals[next].Job.SubmittedAt] : [])
-                .Concat(wake is { } w && w > now ? [w] : []).ToList();
-            if (candidates.Count == 0)
-            {
-                break;
-            }
-
-            now = candidates.Min();
-        }
-
+        var (passes, started, _) = PassByPassReplay.Run(nodes, projects, arrivals, fast, plain);
         return (passes, started, arrivals.Count);
     }
 
@@ -298,8 +222,4 @@ public sealed class ReplaySpeedPathTests
         Assert.Equal(9, held);
         Assert.Equal(12, capacity.FreeAccelerators);
     }
-
-    private static string Describe(SchedulingDecisions decisions) =>
-        string.Join("; ", decisions.Starts.Select(s => $"start {s.JobId} on {string.Join(",", s.Placement.Select(p => $"{p.Node}[{string.Join(" ", p.AcceleratorIndices)}]"))}")
-            .Concat(decisions.Preemptions.Select(p => $"preempt {p.JobId} for {p.ForJobId}"))) + $" wake {decisions.NextPassAt}";
 }
