@@ -153,13 +153,21 @@ internal sealed class AttainedService
     /// queues are these bands: both must count service the same way.
     /// </summary>
     internal static (double Service, TimeSpan Ran, DateTimeOffset? LastEnd) Walk(
-        Job job, int gpus, double promoteKnob, double firstThreshold, int stopBefore, DateTimeOffset now)
+        Job job, int gpus, double promoteKnob, double firstThreshold, int stopBefore, DateTimeOffset now) =>
+        Walk(job, gpus, promoteKnob, firstThreshold, stopBefore, now, from: 0, (0, TimeSpan.Zero, null));
+
+    /// <summary>
+    /// As <see cref="Walk(Job, int, double, double, int, DateTimeOffset)"/>, resumed at attempt <paramref name="from"/>
+    /// with <paramref name="state"/>, what the walk had after the attempts before it: the same steps in the same
+    /// order, so the same sums to the last bit.
+    /// </summary>
+    internal static (double Service, TimeSpan Ran, DateTimeOffset? LastEnd) Walk(
+        Job job, int gpus, double promoteKnob, double firstThreshold, int stopBefore, DateTimeOffset now,
+        int from, (double Service, TimeSpan Ran, DateTimeOffset? LastEnd) state)
     {
-        double service = 0;
-        var ran = TimeSpan.Zero;
-        DateTimeOffset? lastEnd = null;
+        var (service, ran, lastEnd) = state;
         var attempts = job.Attempts;
-        for (var a = 0; a < attempts.Count; a++)
+        for (var a = from; a < attempts.Count; a++)
         {
             var attempt = attempts[a];
             if (lastEnd is { } end && promoteKnob > 0 && service >= firstThreshold && attempt.StartedAt - end >= ran * promoteKnob)

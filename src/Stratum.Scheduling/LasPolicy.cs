@@ -929,10 +929,20 @@ public sealed partial class LasPolicy(LasOptions options) : ISchedulingPolicy
     /// </summary>
     internal double? ServiceBeforeLastAttempt(Job job)
     {
-        // Only a job whose earlier attempts all ended has a fixed service before its last one.
-        if (job.Attempts.Count == 0 || job.Attempts.Take(job.Attempts.Count - 1).Any(a => a.EndedAt is null))
+        // Only a job whose earlier attempts all ended has a fixed service before its last one. A plain loop: a
+        // job preempted hundreds of times is asked on every start, and a LINQ walk's delegate per attempt showed.
+        var attempts = job.Attempts;
+        if (attempts.Count == 0)
         {
             return null;
+        }
+
+        for (var a = 0; a < attempts.Count - 1; a++)
+        {
+            if (attempts[a].EndedAt is null)
+            {
+                return null;
+            }
         }
 
         return Attained(job, default, stopBefore: job.Attempts.Count - 1).Service;
@@ -967,9 +977,62 @@ public sealed partial class LasPolicy(LasOptions options) : ISchedulingPolicy
     private (double Service, TimeSpan Ran, DateTimeOffset? LastEnd) Attained(Job job, DateTimeOffset now, int stopBefore)
     {
         var thresholds = Options.QueueThresholdsGpuSeconds;
-        return AttainedService.Walk(job, QueuePass.Accelerators(job.Spec), Options.PromoteKnob,
-            thresholds.Count > 0 ? thresholds[0] : double.PositiveInfinity, stopBefore, now);
+        var first = thresholds.Count > 0 ? thresholds[0] : double.PositiveInfinity;
+        var gpus = QueuePass.Accelerators(job.Spec);
+        if (!_gate.IsHeldByCurrentThread)
+        {
+            return AttainedService.Walk(job, gpus, Options.PromoteKnob, first, stopBefore, now);
+        }
+
+        // A replay (under the gate): resume from what the walk had after this job's ended attempts last time.
+        // A job preempted hundreds of times is walked again on every start and every ranking otherwise.
+        var attempts = job.Attempts;
+        var from = 0;
+        (double Service, TimeSpan Ran, DateTimeOffset? LastEnd) state = (0, TimeSpan.Zero, null);
+        if (_walks.TryGetValue(job.Id, out var kept) && kept.Count <= stopBefore && kept.Count <= attempts.Count
+            && ReferenceEquals(attempts[kept.Count - 1], kept.Last))
+        {
+            (from, state) = (kept.Count, kept.State);
+        }
+
+        // The ended attempts before stopBefore first; when they are all of the job's attempts, the state after
+        // them is kept for the next walk of this job. (With an attempt after them the walk has already checked
+        // that attempt's start for a reset, which an older version of the job, without it, must not inherit; the
+        // check is repeated harmlessly below.)
+        var ended = from;
+        while (ended < Math.Min(stopBefore, attempts.Count) && attempts[ended].EndedAt is not null)
+        {
+            ended++;
+        }
+
+        if (ended > from)
+        {
+            state = AttainedService.Walk(job, gpus, Options.PromoteKnob, first, ended, now, from, state);
+            if (ended == attempts.Count)
+            {
+                if (_walks.Count >= MaxWalks)
+                {
+                    _walks.Clear();
+                }
+
+                _walks[job.Id] = new KeptWalk(attempts[ended - 1], ended, state);
+            }
+
+            from = ended;
+        }
+
+        return AttainedService.Walk(job, gpus, Options.PromoteKnob, first, stopBefore, now, from, state);
     }
+
+    // Past this many jobs the kept walks start again (a long replay keeps one per job it saw).
+    private const int MaxWalks = 1 << 18;
+
+    // Per job id: the walk's state after its first Count attempts, all ended, the last of them Last (attempts are
+    // only appended, and one is replaced only by its ended copy, so the same object there means the same
+    // attempts before it). Used under _gate only.
+    private readonly Dictionary<long, KeptWalk> _walks = [];
+
+    private sealed record KeptWalk(JobAttempt Last, int Count, (double Service, TimeSpan Ran, DateTimeOffset? LastEnd) State);
 
     private readonly record struct Ranked(Job Job, int Queue);
 
