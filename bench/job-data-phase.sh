@@ -7,31 +7,12 @@
 # Writes bench/results/job-data-phase.json.
 #   bench/job-data-phase.sh [SIZE_MB=512] [FILES=64]
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 size_mb="${1:-512}"
 files="${2:-64}"
-work="$(mktemp -d "${TMPDIR:-/tmp}/stratum-job-data-phase.XXXXXX")"
-server_pid=""
-cleanup() {
-  if [[ -n "$server_pid" ]]; then kill -INT "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-  chmod -R u+w "$work" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# STRATUM_BIN: a Release build of src/Stratum.Cli to use instead of building one here.
-bin="${STRATUM_BIN:-$work/bin}"
-[[ -n "${STRATUM_BIN:-}" ]] || dotnet build -c Release "$root/src/Stratum.Cli" -v q -clp:ErrorsOnly -o "$bin" >&2
-stratum() { STRATUM_DATA="$work/data" dotnet "$bin/stratum.dll" "$@"; }
-
-mkdir -p "$work/src"
-per_kb=$((size_mb * 1024 / files))
-for i in $(seq 1 "$files"); do head -c "$((per_kb * 1024))" /dev/urandom > "$work/src/shard-$i.bin"; done
-
-mkdir -p "$work/data"
-STRATUM_DATA="$work/data" dotnet "$bin/stratum.dll" up --port 0 >"$work/up.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 120); do [[ -f "$work/data/connection.json" ]] && break; sleep 0.5; done
+source "$(dirname "${BASH_SOURCE[0]}")/cli-server.sh"
+bench_init job-data-phase
+bench_files "$work/src" "$size_mb" "$files" random
+bench_up
 stratum store create shards --kind dataset >/dev/null
 stratum store put shards "$work/src" -m bench >/dev/null 2>&1
 

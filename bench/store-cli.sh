@@ -3,41 +3,16 @@
 # `cp` of the same files on the same disk, in the same run. Writes bench/results/store-cli.json.
 #   bench/store-cli.sh [SIZE_MB=512] [FILES=8]
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 size_mb="${1:-512}"
 files="${2:-8}"
-work="$(mktemp -d "${TMPDIR:-/tmp}/stratum-store-bench.XXXXXX")"
-server_pid=""
-cleanup() {
-  if [[ -n "$server_pid" ]]; then kill -INT "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# STRATUM_BIN: a Release build of src/Stratum.Cli to use instead of building one here.
-bin="${STRATUM_BIN:-$work/bin}"
-[[ -n "${STRATUM_BIN:-}" ]] || dotnet build -c Release "$root/src/Stratum.Cli" -v q -clp:ErrorsOnly -o "$bin" >&2
-stratum() { STRATUM_DATA="$work/data" dotnet "$bin/stratum.dll" "$@"; }
-
-# Half random (checkpoint-like, incompressible), half text-like (compressible): what AI artifacts look like.
-mkdir -p "$work/src"
-per=$((size_mb / files))
-for i in $(seq 1 "$files"); do
-  if (( i % 2 )); then head -c "$((per * 1024 * 1024))" /dev/urandom > "$work/src/part-$i.bin"
-  else python3 -c "import sys; line=b'step=$i loss=0.123456 accuracy=0.987654 tokens=1048576\\n'; n=$((per * 1024 * 1024)); sys.stdout.buffer.write((line * (n // len(line) + 1))[:n])" > "$work/src/part-$i.txt"; fi
-done
-sync
-
-now() { date +%s.%N; }
-secs() { echo "$2 - $1" | bc -l; }
+source "$(dirname "${BASH_SOURCE[0]}")/cli-server.sh"
+bench_init store-bench
+bench_files "$work/src" "$size_mb" "$files" mixed
 
 t0=$(now); cp -r "$work/src" "$work/cp-copy"; sync; t1=$(now); cp_s=$(secs "$t0" "$t1")
 rm -rf "$work/cp-copy"
 
-mkdir -p "$work/data"
-STRATUM_DATA="$work/data" dotnet "$bin/stratum.dll" up --port 0 >"$work/up.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 120); do [[ -f "$work/data/connection.json" ]] && break; sleep 0.5; done
+bench_up
 stratum store create bench --kind dataset >/dev/null
 
 t0=$(now); stratum store put bench "$work/src" -m bench >/dev/null 2>&1; sync; t1=$(now); put_s=$(secs "$t0" "$t1")

@@ -124,32 +124,22 @@ static (double Wall, double Cpu) MeasureBoth(ISchedulingPolicy policy, ClusterSn
         policy.Schedule(snapshot);
     }
 
-    var walls = new List<double>();
-    var cpus = new List<double>();
-    var process = Process.GetCurrentProcess();
-    for (var i = 0; i < repeats; i++)
-    {
-        process.Refresh();
-        var cpuBefore = process.TotalProcessorTime;
-        var started = Stopwatch.GetTimestamp();
-        policy.Schedule(snapshot);
-        walls.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-        process.Refresh();
-        cpus.Add((process.TotalProcessorTime - cpuBefore).TotalMilliseconds);
-    }
-
-    return (Median(walls), Median(cpus));
+    return TimePasses(() => policy, snapshot, repeats);
 }
 
 // The same with a new policy for every pass, so nothing is kept from the pass before (the first pass a server makes).
-static (double Wall, double Cpu) MeasureCold(string name, ClusterSnapshot snapshot, int repeats)
+static (double Wall, double Cpu) MeasureCold(string name, ClusterSnapshot snapshot, int repeats) =>
+    TimePasses(() => SchedulingPolicies.Create(name), snapshot, repeats);
+
+// Median wall and process CPU milliseconds of one pass by the policy policyForPass gives (made before the clock starts).
+static (double Wall, double Cpu) TimePasses(Func<ISchedulingPolicy> policyForPass, ClusterSnapshot snapshot, int repeats)
 {
     var walls = new List<double>();
     var cpus = new List<double>();
     var process = Process.GetCurrentProcess();
     for (var i = 0; i < repeats; i++)
     {
-        var policy = SchedulingPolicies.Create(name);
+        var policy = policyForPass();
         process.Refresh();
         var cpuBefore = process.TotalProcessorTime;
         var started = Stopwatch.GetTimestamp();
