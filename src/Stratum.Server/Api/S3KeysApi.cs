@@ -50,16 +50,10 @@ public static class S3KeysApi
         string id, HttpContext context, IMetadataStore store, DataDirectoryPath dataDirectory, TimeProvider time, CancellationToken cancellationToken)
     {
         var caller = context.Caller();
-        if (!S3AccessKeys.LooksLikeId(id))
+        var (key, problem) = await FindOwnedAsync(id, caller, store, cancellationToken);
+        if (key is null)
         {
-            return Problems.Validation("id", $"'{id}' is not an S3 access key id (20 characters starting with {S3AccessKeys.IdPrefix})");
-        }
-
-        // As for delete: someone else's key answers like a missing one.
-        var key = await store.S3Keys.GetAsync(id, cancellationToken);
-        if (key is null || (key.UserName != caller.Name && !caller.IsAdmin))
-        {
-            return Problems.NotFound($"S3 access key '{id}'");
+            return problem!;
         }
 
         var now = time.GetUtcNow();
@@ -84,16 +78,10 @@ public static class S3KeysApi
     private static async Task<IResult> DeleteAsync(string id, HttpContext context, IMetadataStore store, TimeProvider time, CancellationToken cancellationToken)
     {
         var caller = context.Caller();
-        if (!S3AccessKeys.LooksLikeId(id))
+        var (key, problem) = await FindOwnedAsync(id, caller, store, cancellationToken);
+        if (key is null)
         {
-            return Problems.Validation("id", $"'{id}' is not an S3 access key id (20 characters starting with {S3AccessKeys.IdPrefix})");
-        }
-
-        // Someone else's key answers like a missing one, so ids cannot be probed.
-        var key = await store.S3Keys.GetAsync(id, cancellationToken);
-        if (key is null || (key.UserName != caller.Name && !caller.IsAdmin))
-        {
-            return Problems.NotFound($"S3 access key '{id}'");
+            return problem!;
         }
 
         var now = time.GetUtcNow();
@@ -104,5 +92,18 @@ public static class S3KeysApi
 
         context.RequestServices.GetService<S3EndpointService>()?.Forget(id);
         return Results.NoContent();
+    }
+
+    /// <summary>The key <paramref name="id"/> names, if the caller owns it or is an admin; else a bad-id or not-found problem.</summary>
+    private static async Task<(S3AccessKey? Key, IResult? Problem)> FindOwnedAsync(string id, Caller caller, IMetadataStore store, CancellationToken cancellationToken)
+    {
+        if (!S3AccessKeys.LooksLikeId(id))
+        {
+            return (null, Problems.Validation("id", $"'{id}' is not an S3 access key id (20 characters starting with {S3AccessKeys.IdPrefix})"));
+        }
+
+        // Someone else's key answers like a missing one, so ids cannot be probed.
+        var key = await store.S3Keys.GetAsync(id, cancellationToken);
+        return key is null || (key.UserName != caller.Name && !caller.IsAdmin) ? (null, Problems.NotFound($"S3 access key '{id}'")) : (key, null);
     }
 }
