@@ -73,7 +73,7 @@ public sealed class FairShareApiTests : IAsyncLifetime
             Name = "two-gpus", Command = ["x"], Resources = new ResourcesDto { Cpu = "1", Memory = "1Gi", Gpus = 2 },
             Env = new Dictionary<string, string> { [SimulatedJobSettings.DurationVariable] = "2s" },
         });
-        var done = await UntilAsync(() => _client.GetJobAsync(finished.Id), j => j.State == "Succeeded", "the two-GPU job to succeed");
+        var done = await Polling.UntilAsync(() => _client.GetJobAsync(finished.Id), j => j.State == "Succeeded", "the two-GPU job to succeed");
         var attempt = Assert.Single(done.Attempts);
         var gpuHours = 2 * (attempt.EndedAt!.Value - attempt.StartedAt).TotalHours;
 
@@ -81,7 +81,7 @@ public sealed class FairShareApiTests : IAsyncLifetime
         {
             Name = "one-gpu", Project = "vision", Command = ["x"], Resources = new ResourcesDto { Cpu = "1", Memory = "1Gi", Gpus = 1 },
         });
-        var state = await UntilAsync(
+        var state = await Polling.UntilAsync(
             () => _http.GetFromJsonAsync<FairShareDto>("/api/v1/fair-share", Json.Options)!,
             s => s!.Projects.Any(p => p.Project == "vision" && p.DominantShare > 0) && s.Projects.Any(p => p.DecayedGpuHours > 0),
             "the pass that sees the finished job's usage and the running job");
@@ -109,7 +109,7 @@ public sealed class FairShareApiTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/api/v1/fair-share")).StatusCode);
 
         // The server's first pass may come before the apply: wait for one that knows both projects.
-        await UntilAsync(() => _http.GetFromJsonAsync<FairShareDto>("/api/v1/fair-share", Json.Options)!, s => s!.Projects.Count == 2, "a pass after the apply");
+        await Polling.UntilAsync(() => _http.GetFromJsonAsync<FairShareDto>("/api/v1/fair-share", Json.Options)!, s => s!.Projects.Count == 2, "a pass after the apply");
         var token = await CreateUserTokenAsync("ana");
         using var ana = new HttpClient { BaseAddress = _server.Address };
         ana.DefaultRequestHeaders.Authorization = new("Bearer", token);
@@ -125,25 +125,5 @@ public sealed class FairShareApiTests : IAsyncLifetime
         using var response = await _http.PostAsJsonAsync("/api/v1/tokens", new CreateTokenRequest { User = user, Name = "test" }, Json.Options);
         response.EnsureSuccessStatusCode();
         return (await response.Content.ReadFromJsonAsync<CreatedTokenDto>(Json.Options))!.Secret;
-    }
-
-    private static async Task<T> UntilAsync<T>(Func<Task<T>> probe, Func<T, bool> done, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (true)
-        {
-            var value = await probe();
-            if (done(value))
-            {
-                return value;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"timed out waiting for {what}; last: {value}");
-            }
-
-            await Task.Delay(100);
-        }
     }
 }

@@ -77,7 +77,7 @@ public sealed class SimulatedPoolTests : IAsyncLifetime
             },
         });
 
-        var usage = await UntilAsync(() => _client.GetJobUsageAsync(job.Id), u => u.Samples >= 3, "three samples of the simulated job");
+        var usage = await Polling.UntilAsync(() => _client.GetJobUsageAsync(job.Id), u => u.Samples >= 3, "three samples of the simulated job");
         Assert.Equal(0.2, usage.GpuUtilizationMax!.Value, 6);
         Assert.Equal(2, usage.CpuCoresMax!.Value, 6);
         Assert.Equal(4L << 30, usage.MemoryBytesMax);
@@ -94,7 +94,7 @@ public sealed class SimulatedPoolTests : IAsyncLifetime
         Assert.True(gpus.MoneySaved > 0, "three spare GPUs at a unit per GPU-second save money");
 
         await _client.CancelJobAsync(job.Id);
-        var cancelled = await UntilAsync(() => _client.GetJobAsync(job.Id), j => j.State == "Cancelled", "the job cancelled");
+        var cancelled = await Polling.UntilAsync(() => _client.GetJobAsync(job.Id), j => j.State == "Cancelled", "the job cancelled");
         Assert.Equal(SimulatedExecutor.TerminatedExitCode, cancelled.ExitCode);
         var log = await File.ReadAllTextAsync(Path.Combine(_data, "jobs", job.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "attempt-1", "replica-0", "stdout.log"));
         Assert.Contains("received SIGTERM", log, StringComparison.Ordinal);
@@ -119,9 +119,9 @@ public sealed class SimulatedPoolTests : IAsyncLifetime
             Env = new Dictionary<string, string> { [SimulatedJobSettings.DurationVariable] = "soon" },
         });
 
-        var succeeded = await UntilAsync(() => _client.GetJobAsync(done.Id), j => j.State is "Succeeded" or "Failed" or "Cancelled", "the short job ended");
-        var failed = await UntilAsync(() => _client.GetJobAsync(failing.Id), j => j.State is "Succeeded" or "Failed" or "Cancelled", "the failing job ended");
-        var rejected = await UntilAsync(() => _client.GetJobAsync(malformed.Id), j => j.State is "Succeeded" or "Failed" or "Cancelled", "the malformed job ended");
+        var succeeded = await Polling.UntilAsync(() => _client.GetJobAsync(done.Id), j => j.State is "Succeeded" or "Failed" or "Cancelled", "the short job ended");
+        var failed = await Polling.UntilAsync(() => _client.GetJobAsync(failing.Id), j => j.State is "Succeeded" or "Failed" or "Cancelled", "the failing job ended");
+        var rejected = await Polling.UntilAsync(() => _client.GetJobAsync(malformed.Id), j => j.State is "Succeeded" or "Failed" or "Cancelled", "the malformed job ended");
 
         Assert.Equal(("Succeeded", (int?)0), (succeeded.State, succeeded.ExitCode));
         Assert.Equal(("Failed", (int?)3), (failed.State, failed.ExitCode));
@@ -142,25 +142,5 @@ public sealed class SimulatedPoolTests : IAsyncLifetime
 
         // A server without simulated pools has no such finding.
         Assert.Null(await SimulatedCheck.RunAsync(new ServerOptions { DataDirectory = Path.Combine(_data, "elsewhere") }));
-    }
-
-    private static async Task<T> UntilAsync<T>(Func<Task<T>> probe, Func<T, bool> done, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (true)
-        {
-            var value = await probe();
-            if (done(value))
-            {
-                return value;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"timed out waiting for {what}; last: {value}");
-            }
-
-            await Task.Delay(100);
-        }
     }
 }

@@ -64,7 +64,7 @@ public sealed class TelemetryServerTests : IAsyncLifetime
         });
 
         // A few sample rounds of the running job, read back through the API.
-        var usage = await UntilAsync(() => _client.GetJobUsageAsync(job.Id), u => u.Samples >= 4, "four samples of the job");
+        var usage = await Polling.UntilAsync(() => _client.GetJobUsageAsync(job.Id), u => u.Samples >= 4, "four samples of the job");
         Assert.Equal(4, usage.CpuCoresRequested);
         Assert.InRange(usage.CpuCoresMax!.Value, 0, 0.2);
         Assert.InRange(usage.MemoryBytesMax!.Value, 100_000, 64L << 20);
@@ -82,7 +82,7 @@ public sealed class TelemetryServerTests : IAsyncLifetime
 
         // Ended before advice is asked (so its hours are fixed) and before the server stops (so no process outlives the test).
         await _client.CancelJobAsync(job.Id);
-        await UntilAsync(() => _client.GetJobAsync(job.Id), j => j.State == "Cancelled", "the job cancelled");
+        await Polling.UntilAsync(() => _client.GetJobAsync(job.Id), j => j.State == "Cancelled", "the job cancelled");
         var advice = await _client.GetAdviceAsync("1h");
 
         var cpu = Assert.Single(advice.Recommendations, a => a.Kind == AdviceRules.CpuOverRequest);
@@ -113,25 +113,5 @@ public sealed class TelemetryServerTests : IAsyncLifetime
 
         var anonymous = await new HttpClient { BaseAddress = _server.Address }.GetAsync("/api/v1/telemetry?node=n1");
         Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
-    }
-
-    private static async Task<T> UntilAsync<T>(Func<Task<T>> probe, Func<T, bool> done, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (true)
-        {
-            var value = await probe();
-            if (done(value))
-            {
-                return value;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"waited 60 s for {what}; last: {value}");
-            }
-
-            await Task.Delay(250);
-        }
     }
 }
