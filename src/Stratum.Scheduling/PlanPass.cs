@@ -76,10 +76,9 @@ internal sealed partial class PlanPass
     // later job of a victim's project cannot start on quota the victim still holds. Built on first use.
     private QuotaLedger? _afterStops;
 
-    // Service bands (null without them): running jobs' band and service, worked out on first use; the bands
-    // of jobs left blocked for room, and the best of them; the earliest time a band may change what should run.
+    // Service bands (null without them; running jobs' bands are in the running table): the bands of jobs left
+    // blocked for room, and the best of them; the earliest time a band may change what should run.
     private readonly AttainedService? _service;
-    private Dictionary<long, (int Band, double Service)>? _running;
     private Dictionary<string, bool>? _inCohort;
     private readonly bool[] _blockedBands;
     private int _bestBlockedBand = int.MaxValue;
@@ -105,7 +104,6 @@ internal sealed partial class PlanPass
         // 100,000 waiting jobs are a 5 MB list: lent by the pass before rather than allocated in each.
         _waiting = _scratch.Waiting;
         _waiting.Clear();
-        _scratch.Running.Clear();
         _index = CapacityIndex.Build(snapshot.Nodes, snapshot.Running, _requests, layouts, snapshot.Capacity, out var state);
         if (!ReferenceEquals(_scratch.NoRoomState, state))
         {
@@ -188,20 +186,6 @@ internal sealed partial class PlanPass
                 WakeAt(_snapshot.Now.AddSeconds(Math.Max(1, (_service.UpperBound(band) - service) / gpus)));
             }
         }
-    }
-
-    /// <summary>A running job's band and attained service now.</summary>
-    private (int Band, double Service) RunningBand(Job job)
-    {
-        _running ??= _scratch.Running;
-        if (!_running.TryGetValue(job.Id, out var known))
-        {
-            var service = _service!.RunningService(job, _snapshot.Now);
-            known = (_service.BandOf(service), service);
-            _running[job.Id] = known;
-        }
-
-        return known;
     }
 
     /// <summary>
@@ -758,7 +742,7 @@ internal sealed partial class PlanPass
                 ? $"preempted by job {job.Id} to reclaim quota project {victim.Spec.Project} borrowed"
                 : victim.Spec.Priority < job.Spec.Priority
                     ? $"preempted by job {job.Id} (priority {job.Spec.Priority})"
-                    : $"preempted by job {job.Id}, which has attained less service (band {band} against {RunningBand(victim).Band})";
+                    : $"preempted by job {job.Id}, which has attained less service (band {band} against {_service!.BandOf(_service.RunningService(victim, _snapshot.Now))})";
             _preemptions.Add(new PreemptDecision(victim.Id, job.Id, why));
             AfterStops().Remove(victim);
         }
@@ -1406,8 +1390,6 @@ internal sealed partial class PlanPass
 
         /// <summary>Where the next pass's epochs start: past every stamp an earlier pass left in <see cref="Decided"/>.</summary>
         public long NextEpoch { get; set; }
-
-        public Dictionary<long, (int Band, double Service)> Running { get; } = [];
 
         public int[] Victims { get; set; } = [];
 
