@@ -8,7 +8,7 @@ namespace Stratum.Scheduling;
 
 /// <summary>
 /// One run of a planning policy over one snapshot. Steps, in order: (1) free capacity once, in flat
-/// arrays with a bucket index; (2) queue order by one sort of flat keys; (3) each job in order: quota
+/// arrays with a bucket index; (2) queue order, merged from groups kept between passes; (3) each job in order: quota
 /// (cohort borrowing), placement, else reclaim of borrowed quota or priority preemption, else a
 /// reservation (EASY backfill) for the first blocked job; (4) estimated starts from the plan.
 /// Jobs of one shape (resources per replica, replicas, node selector) that failed to place fail again
@@ -60,7 +60,6 @@ internal sealed partial class PlanPass
 
     // Starts and promised room so far in this pass: what was explained from untouched capacity holds only at 0.
     private int _indexChanges;
-    private JobClasses? _classes;
     private (string Reason, IReadOnlyDictionary<string, int> Rejections, bool Blocked)? _lastWait;
 
     // Built on the first preemption question: running jobs already stopping, and the rest in victim order.
@@ -117,15 +116,22 @@ internal sealed partial class PlanPass
 
     public SchedulingDecisions Run()
     {
-        var (queue, bands) = Order();
+        var (queue, facts, bands, count) = Order();
 
-        // Room for the outcomes of the classes the kept order already numbered, so the table does not grow by copies.
-        var outcomes = Math.Min(FlatOutcomes, _classes!.Count * 2L * _blockedBands.Length);
+        // Room for the outcomes of the classes numbered so far, so the table does not grow by copies.
+        var outcomes = Math.Min(FlatOutcomes, _scratch.Queue.ClassCount * 2L * _blockedBands.Length);
         _decided = _scratch.Decided.Length >= outcomes ? _scratch.Decided : new Outcome[outcomes];
-        _waiting.EnsureCapacity(_snapshot.ExplainPending ? queue.Length : 0);
-        for (var i = 0; i < queue.Length; i++)
+        _waiting.EnsureCapacity(_snapshot.ExplainPending ? count : 0);
+        for (var i = 0; i < count; i++)
         {
-            Decide(queue[i], i + 1, bands?[i] ?? 0);
+            if (facts is null)
+            {
+                DecideFully(queue[i], i + 1, bands[i]);
+            }
+            else
+            {
+                Decide(queue[i], facts[i], i + 1, bands[i]);
+            }
         }
 
         if (_service is not null)
@@ -191,107 +197,67 @@ internal sealed partial class PlanPass
     /// <summary>
     /// Queue order: effective priority descending, then submit time, then id. Effective priority is
     /// priority - fair-share penalty + aging; with service bands it is priority, then band (least attained
-    /// service first), then -penalty + aging. One sort of flat keys: sorting 100,000 jobs through LINQ
-    /// comparers took tens of milliseconds. Also each job's band, in the same order (null without bands).
+    /// service first), then -penalty + aging. Merged from the kept groups of <see cref="QueueOrderIndex"/>;
+    /// without shortcuts, one sort of every job's key, which the merge must equal. Also each job's band and
+    /// facts, in the same order (facts only with shortcuts, where decisions are repeated by class).
     /// </summary>
-    private (Job[] Jobs, int[]? Bands) Order()
+    private (Job[] Jobs, JobFacts[]? Facts, int[] Bands, int Count) Order()
     {
-        // Keys from the queue's flat facts (kept between passes while the queue is the same job objects),
-        // and the penalty per project once, not through a name lookup per job.
-        var memory = _layouts.QueueOrder;
-        var view = memory.View(_snapshot.Queued);
-        var facts = view.Facts;
         var penalties = _options.FairShare ? FairSharePenalties() : null;
+        var nowTicks = _snapshot.Now.UtcTicks;
+        if (!PassShortcuts.Enabled)
+        {
+            var jobs = _snapshot.Queued.ToArray();
+            var keys = new OrderKey[jobs.Length];
+            for (var i = 0; i < jobs.Length; i++)
+            {
+                var job = jobs[i];
+                int? band = null;
+                if (_service is not null)
+                {
+                    band = 0;
+                    if (job.Attempts.Count > 0)
+                    {
+                        band = _service.WaitingBand(job, _snapshot.Now, out var promoteAt);
+                        if (promoteAt is { } at)
+                        {
+                            WakeAt(at);
+                        }
+                    }
+                }
+
+                keys[i] = OrderKey.For(job.Spec.Priority, band, penalties?.GetValueOrDefault(job.Spec.Project) ?? 0, _options.AgingPerHour,
+                    nowTicks, job.SubmittedAt.UtcTicks, job.Id);
+            }
+
+            Array.Sort(keys, jobs);
+            return (jobs, null, [.. keys.Select(k => _service is null ? 0 : k.Band)], jobs.Length);
+        }
+
+        var index = _scratch.Queue;
+        index.Follow(_snapshot.Queued, _snapshot.QueuedInSubmitOrder, _snapshot.Now, _service, DecisionClass);
+        if (index.NextPromotion() is { } next)
+        {
+            WakeAt(next);
+        }
+
         double[]? penaltyBySlot = null;
         if (penalties is not null)
         {
-            penaltyBySlot = new double[view.Projects.Length];
-            for (var slot = 0; slot < penaltyBySlot.Length; slot++)
+            if (_scratch.Penalties.Length < index.Projects.Count)
             {
-                penaltyBySlot[slot] = penalties.GetValueOrDefault(view.Projects[slot]);
+                _scratch.Penalties = new double[Math.Max(index.Projects.Count, _scratch.Penalties.Length * 2)];
+            }
+
+            penaltyBySlot = _scratch.Penalties;
+            for (var slot = 0; slot < index.Projects.Count; slot++)
+            {
+                penaltyBySlot[slot] = penalties.GetValueOrDefault(index.Projects[slot]);
             }
         }
 
-        var nowTicks = _snapshot.Now.UtcTicks;
-        OrderKey KeyOf(int i)
-        {
-            ref readonly var fact = ref facts[i];
-            double score = _service is null ? fact.Priority : 0;
-            if (penaltyBySlot is not null)
-            {
-                score -= penaltyBySlot[fact.ProjectSlot];
-            }
-
-            if (_options.AgingPerHour > 0)
-            {
-                var waited = TimeSpan.FromTicks(nowTicks - fact.SubmittedTicks);
-                score += _options.AgingPerHour * Math.Max(0, waited.TotalHours);
-            }
-
-            if (_service is null)
-            {
-                return new OrderKey(-score, 0, 0, fact.SubmittedTicks, fact.Id);
-            }
-
-            // A job that never ran is in band 0 with no promotion ahead: only jobs that ran are asked.
-            var band = 0;
-            if (fact.HasAttempts)
-            {
-                band = _service.WaitingBand(view.Jobs[i], _snapshot.Now, out var promoteAt);
-                if (promoteAt is { } at)
-                {
-                    WakeAt(at);
-                }
-            }
-
-            return new OrderKey(-fact.Priority, band, -score, fact.SubmittedTicks, fact.Id);
-        }
-
-        var bands = _service is null ? null : _scratch.Bands.Length >= facts.Length ? _scratch.Bands : _scratch.Bands = new int[facts.Length];
-        if (view.IsKeptOrder)
-        {
-            // The kept order still holds when each key is above the one before (one comparison a job).
-            var holds = true;
-            var previous = default(OrderKey);
-            for (var i = 0; i < facts.Length; i++)
-            {
-                var key = KeyOf(i);
-                if (i > 0 && previous.CompareTo(key) >= 0)
-                {
-                    holds = false;
-                    break;
-                }
-
-                previous = key;
-                if (bands is not null)
-                {
-                    bands[i] = key.Band;
-                }
-            }
-
-            if (holds)
-            {
-                _classes = view.Classes;
-                return (view.Jobs, bands);
-            }
-        }
-
-        var keys = new OrderKey[facts.Length];
-        for (var i = 0; i < keys.Length; i++)
-        {
-            keys[i] = KeyOf(i);
-        }
-
-        (var jobs, _classes) = memory.Sort(view, keys);
-        if (bands is not null)
-        {
-            for (var i = 0; i < keys.Length; i++)
-            {
-                bands[i] = keys[i].Band;
-            }
-        }
-
-        return (jobs, bands);
+        var count = index.Merge(penaltyBySlot, _options.AgingPerHour, nowTicks);
+        return (index.Ordered, index.Facts, index.Bands, count);
     }
 
     /// <summary>
@@ -326,15 +292,8 @@ internal sealed partial class PlanPass
     /// nothing has changed since (no start, preemption or reservation): the same inputs give the same wait,
     /// so 100,000 queued jobs of a few hundred classes cost a few hundred full decisions per pass.
     /// </summary>
-    private void Decide(Job job, int position, int band)
+    private void Decide(Job job, JobFacts facts, int position, int band)
     {
-        if (!PassShortcuts.Enabled)
-        {
-            DecideFully(job, position, band);
-            return;
-        }
-
-        var facts = _classes!.Of(position - 1, job, DecisionClass);
 
         // As EndsBefore, from the kept max runtime (which RuntimeEstimates.For answers first).
         var shadowed = _reservation is { } reservation
@@ -1402,7 +1361,10 @@ internal sealed partial class PlanPass
 
         public List<Waiting> Waiting { get; } = [];
 
-        public int[] Bands { get; set; } = [];
+        /// <summary>The queue in groups, followed from pass to pass.</summary>
+        public QueueOrderIndex Queue { get; } = new();
+
+        public double[] Penalties { get; set; } = [];
 
         public int[] Gain { get; set; } = [];
 
@@ -1456,8 +1418,26 @@ internal sealed partial class PlanPass
         }
     }
 
-    private readonly record struct OrderKey(double NegativeScore, int Band, double NegativeWithinBand, long SubmittedTicks, long Id) : IComparable<OrderKey>
+    internal readonly record struct OrderKey(double NegativeScore, int Band, double NegativeWithinBand, long SubmittedTicks, long Id) : IComparable<OrderKey>
     {
+        /// <summary>
+        /// A job's key: score is priority (without bands) less the project's fair-share penalty plus aging; with a
+        /// band, priority then band come first and the score after. Within one priority, band and project only
+        /// aging tells keys apart, and it rises with waiting time, so submit order is key order (<see cref="QueueOrderIndex"/>).
+        /// </summary>
+        public static OrderKey For(int priority, int? band, double penalty, double agingPerHour, long nowTicks, long submittedTicks, long id)
+        {
+            double score = band is null ? priority : 0;
+            score -= penalty;
+            if (agingPerHour > 0)
+            {
+                var waited = TimeSpan.FromTicks(nowTicks - submittedTicks);
+                score += agingPerHour * Math.Max(0, waited.TotalHours);
+            }
+
+            return band is { } b ? new OrderKey(-priority, b, -score, submittedTicks, id) : new OrderKey(-score, 0, 0, submittedTicks, id);
+        }
+
         public int CompareTo(OrderKey other)
         {
             var byScore = NegativeScore.CompareTo(other.NegativeScore);

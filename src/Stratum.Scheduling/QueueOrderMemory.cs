@@ -3,22 +3,12 @@ using Stratum.Core.Jobs;
 namespace Stratum.Scheduling;
 
 /// <summary>
-/// The previous pass's queue order, kept by a policy between passes. Between two passes the queue is
-/// usually the very same job objects, and their order under the new keys (aging moves every key alike)
-/// usually the same too: checking that the old order is still strictly ascending takes one comparison per
-/// job, where sorting 100,000 keys took a fifth of a pass. Keys are unique (job id breaks ties), so a
-/// strictly ascending order is the one a sort would produce; anything else falls back to a sort.
-/// What the keys are made of (<see cref="QueuedFacts"/>) is kept too, flat and in the kept order: reading
-/// 100,000 job records and hashing their project names on every pass cost more than the check.
-/// Safe for concurrent passes: what is kept is immutable and replaced whole.
+/// What the planning policy keeps between passes besides its lent scratch (where the queue's order is kept, see
+/// <see cref="QueueOrderIndex"/>): the fair-share sums, the running jobs by expected end, the last pending
+/// decisions. Safe for concurrent passes: what is kept is immutable and replaced whole.
 /// </summary>
 internal sealed class QueueOrderMemory
 {
-    private Kept? _last;
-
-    // Class numbers shared by every queue this policy orders (see ClassNumbers).
-    private ClassNumbers _numbers = new();
-
     /// <summary>The fair-share sums from nodes and running jobs, which order keys are made of too.</summary>
     public FairShareSums FairShare { get; } = new();
 
@@ -53,155 +43,6 @@ internal sealed class QueueOrderMemory
         }
 
         return true;
-    }
-
-    /// <summary>
-    /// The queue with the flat facts of its jobs: in the last pass's sorted order (<see cref="QueueView.IsKeptOrder"/>)
-    /// when <paramref name="queued"/> is the very same job objects in the same order as then, else as given.
-    /// </summary>
-    public QueueView View(IReadOnlyList<Job> queued)
-    {
-        var last = Volatile.Read(ref _last);
-        if (PassShortcuts.Enabled && last is not null && last.IsFor(queued))
-        {
-            return last.View;
-        }
-
-        var jobs = new Job[queued.Count];
-        var facts = new QueuedFacts[jobs.Length];
-        var slots = new Dictionary<string, int>(StringComparer.Ordinal);
-        var projects = new List<string>();
-        for (var i = 0; i < jobs.Length; i++)
-        {
-            var job = queued[i];
-            jobs[i] = job;
-            var project = job.Spec.Project;
-            if (!slots.TryGetValue(project, out var slot))
-            {
-                slot = projects.Count;
-                slots[project] = slot;
-                projects.Add(project);
-            }
-
-            facts[i] = new QueuedFacts(job.Id, job.SubmittedAt.UtcTicks, job.Spec.Priority, slot, job.Attempts.Count > 0);
-        }
-
-        return new QueueView(jobs, facts, [.. projects], null);
-    }
-
-    /// <summary>
-    /// Sorts <paramref name="keys"/> (one per job of <paramref name="view"/>, in its order) ascending, and keeps the
-    /// order for the next pass. Returns the jobs and their facts in sorted order, and their job classes.
-    /// </summary>
-    public (Job[] Jobs, JobClasses Classes) Sort<TKey>(QueueView view, TKey[] keys)
-        where TKey : IComparable<TKey>
-    {
-        var order = new int[keys.Length];
-        for (var i = 0; i < order.Length; i++)
-        {
-            order[i] = i;
-        }
-
-        Array.Sort(keys, order);
-        var jobs = new Job[order.Length];
-        var facts = new QueuedFacts[order.Length];
-        for (var i = 0; i < order.Length; i++)
-        {
-            jobs[i] = view.Jobs[order[i]];
-            facts[i] = view.Facts[order[i]];
-        }
-
-        // Positions into the snapshot's own order, so the next pass can tell the same queue when it sees it.
-        var input = view.From?.Input ?? view.Jobs;
-        if (view.From is { } from)
-        {
-            for (var i = 0; i < order.Length; i++)
-            {
-                order[i] = from.Order[order[i]];
-            }
-        }
-
-        if (_numbers.IsFull)
-        {
-            _numbers = new ClassNumbers();
-        }
-
-        var classes = new JobClasses(jobs, _numbers);
-        var kept = new Kept(input, order, new QueueView(jobs, facts, view.Projects, null), classes);
-        kept.View = kept.View with { KeptFrom = kept };
-        Volatile.Write(ref _last, kept);
-        return (jobs, classes);
-    }
-
-    /// <summary>
-    /// Sorts <paramref name="keys"/> ascending and <paramref name="jobs"/> with them, as <see cref="Array.Sort{TKey, TValue}(TKey[], TValue[])"/>
-    /// does for unique keys. Returns the job classes by sorted position, kept with the order while the queue stays the same.
-    /// </summary>
-    public JobClasses Sort<TKey>(TKey[] keys, Job[] jobs)
-        where TKey : IComparable<TKey>
-    {
-        var view = View(jobs);
-        var viewKeys = keys;
-        if (view.From is { } kept)
-        {
-            // The keys given (in the snapshot's order) in the kept order.
-            viewKeys = new TKey[keys.Length];
-            for (var i = 0; i < viewKeys.Length; i++)
-            {
-                viewKeys[i] = keys[kept.Order[i]];
-            }
-
-            if (StillAscending(viewKeys))
-            {
-                Array.Copy(viewKeys, keys, keys.Length);
-                Array.Copy(view.Jobs, jobs, jobs.Length);
-                return kept.Classes;
-            }
-        }
-
-        var (sorted, classes) = Sort(view, viewKeys);
-        Array.Copy(viewKeys, keys, keys.Length);
-        Array.Copy(sorted, jobs, jobs.Length);
-        return classes;
-    }
-
-    private static bool StillAscending<TKey>(TKey[] keys)
-        where TKey : IComparable<TKey>
-    {
-        for (var i = 1; i < keys.Length; i++)
-        {
-            if (keys[i - 1].CompareTo(keys[i]) >= 0)
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
-
-    /// <summary>The jobs as they came (in the snapshot's order), the sorted order as positions into them, and the queue in that order.</summary>
-    internal sealed class Kept(Job[] input, int[] order, QueueView view, JobClasses classes)
-    {
-        public Job[] Input { get; } = input;
-
-        public int[] Order { get; } = order;
-
-        public QueueView View { get; set; } = view;
-
-        public JobClasses Classes { get; } = classes;
-
-        public bool IsFor(IReadOnlyList<Job> jobs) => SameObjects(Input, jobs);
-    }
-
-    /// <summary>What <see cref="View"/> gives: jobs and their facts, and the project names facts' slots stand for.</summary>
-    internal sealed record QueueView(Job[] Jobs, QueuedFacts[] Facts, string[] Projects, object? KeptFrom)
-    {
-        public bool IsKeptOrder => KeptFrom is not null;
-
-        internal Kept? From => KeptFrom as Kept;
-
-        /// <summary>The job classes of the kept order (only when <see cref="IsKeptOrder"/>).</summary>
-        public JobClasses? Classes => From?.Classes;
     }
 }
 
@@ -375,9 +216,6 @@ internal sealed class RunningEnds
     }
 }
 
-/// <summary>What a queue order key is made of, read once from a job: id, submit time, priority, project (a slot in <see cref="QueueOrderMemory.QueueView.Projects"/>), and whether it has run before.</summary>
-internal readonly record struct QueuedFacts(long Id, long SubmittedTicks, int Priority, int ProjectSlot, bool HasAttempts);
-
 /// <summary>
 /// Everything a planning decision reads from a job besides its id, queue position, runtime and service band
 /// (see <c>PlanPass.DecisionClass</c>): jobs of one class wait for the same reason.
@@ -386,50 +224,6 @@ internal readonly record struct JobClass(string Project, Stratum.Core.Resources.
 
 /// <summary>What the fast path of a planning decision needs of a job: its class number, id and max runtime.</summary>
 internal readonly record struct JobFacts(int Class, long Id, TimeSpan? MaxRuntime);
-
-/// <summary>
-/// The <see cref="JobFacts"/> of the jobs of one queue, by sorted position, worked out once and kept while
-/// the queue stays the same: hashing a class (project name, resource vector, ...) and reading each of
-/// 100,000 job records in queue order (a cache miss apiece) on every pass cost more than the decisions the
-/// classes save. Safe for concurrent passes: every pass writes the same facts.
-/// </summary>
-internal sealed class JobClasses
-{
-    private readonly Job[] _sorted;
-    private readonly JobFacts[] _facts;
-    private readonly int[] _known;
-    private readonly ClassNumbers _numbers;
-
-    public JobClasses(Job[] sorted, ClassNumbers? numbers = null)
-    {
-        _sorted = sorted;
-        _facts = new JobFacts[sorted.Length];
-        _known = new int[sorted.Length];
-        _numbers = numbers ?? new ClassNumbers();
-    }
-
-    /// <summary>How many classes are numbered so far.</summary>
-    public int Count => _numbers.Count;
-
-    /// <summary>The facts of <paramref name="job"/>, found at sorted position <paramref name="index"/> (any other job is looked up).</summary>
-    public JobFacts Of(int index, Job job, Func<Job, JobClass> classOf)
-    {
-        var here = (uint)index < (uint)_facts.Length && ReferenceEquals(_sorted[index], job);
-        if (here && Volatile.Read(ref _known[index]) != 0)
-        {
-            return _facts[index];
-        }
-
-        var facts = new JobFacts(_numbers.Of(job, classOf), job.Id, job.Spec.MaxRuntime);
-        if (here)
-        {
-            _facts[index] = facts;
-            Volatile.Write(ref _known[index], 1);
-        }
-
-        return facts;
-    }
-}
 
 /// <summary>
 /// Class numbers kept by a policy across queues: a class is made of the job's spec alone, and a spec object is

@@ -61,31 +61,6 @@ public sealed class PassShortcutTests
         }
     }
 
-    [Fact]
-    public void QueueOrder_FallsBackToASort_WhenTheKeptOrderNoLongerHolds()
-    {
-        var jobs = Enumerable.Range(1, 50).Select(i => Job(i)).ToArray();
-        var memory = new QueueOrderMemory();
-        var random = new Random(5);
-        long[]? lastKeys = null;
-        for (var pass = 0; pass < 6; pass++)
-        {
-            // Even passes shuffle the keys of the same jobs; odd ones keep the last keys (the kept order must then hold).
-            var keys = pass % 2 == 0 ? jobs.Select(_ => random.Next(1000) * 1000L).Select((k, i) => k + i).ToArray() : null;
-            keys ??= lastKeys!;
-            lastKeys = keys;
-            var sortedKeys = (long[])keys.Clone();
-            var sortedJobs = (Job[])jobs.Clone();
-            memory.Sort(sortedKeys, sortedJobs);
-
-            var expectedKeys = (long[])keys.Clone();
-            var expectedJobs = (Job[])jobs.Clone();
-            Array.Sort(expectedKeys, expectedJobs);
-            Assert.Equal(expectedKeys, sortedKeys);
-            Assert.Equal(expectedJobs.Select(j => j.Id), sortedJobs.Select(j => j.Id));
-        }
-    }
-
     private static List<Job> NewJobs(Random random, int firstId, int count) =>
         Enumerable.Range(firstId, count).Select(id =>
         {

@@ -59,7 +59,7 @@ public sealed class ReplaySpeedPathTests
     [InlineData("backfill", 14)]
     public void Schedule_PlanningWithRuntimesAndQuotasOverReplay_DecidesAsPlainPath(string policyName, int seed)
     {
-        var (passes, started, arrivals) = Replay(SchedulingPolicies.CreateForSimulation(policyName), () => SchedulingPolicies.CreateForSimulation(policyName),
+        var (passes, started, arrivals) = Replay(SchedulingPolicies.CreateForSimulation(policyName), () => Reference(SchedulingPolicies.CreateForSimulation(policyName)),
             seed, jobs: 160, runtimesAndQuotas: true);
 
         Assert.True(passes > 50, $"only {passes} passes");
@@ -146,7 +146,8 @@ public sealed class ReplaySpeedPathTests
     }
 
     // The plain path of LAS with victim searches placing over every node, which the fast path's
-    // single-replica victim check must match.
+    // single-replica victim check must match; the planning policies' long way (every job decided in full,
+    // the queue sorted whole instead of merged from kept groups).
     private static ISchedulingPolicy Reference(ISchedulingPolicy policy)
     {
         if (policy is LasPolicy las)
@@ -154,7 +155,14 @@ public sealed class ReplaySpeedPathTests
             las.PlaceEveryVictimTrial = true;
         }
 
-        return policy;
+        return policy is PlanningPolicy ? new LongWay(policy) : policy;
+    }
+
+    private sealed class LongWay(ISchedulingPolicy policy) : ISchedulingPolicy
+    {
+        public string Name => policy.Name;
+
+        public SchedulingDecisions Schedule(ClusterSnapshot snapshot) => PassShortcuts.WithoutShortcuts(() => policy.Schedule(snapshot));
     }
 
     /// <summary>

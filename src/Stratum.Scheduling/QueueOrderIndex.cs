@@ -1,0 +1,480 @@
+using Stratum.Core.Jobs;
+
+namespace Stratum.Scheduling;
+
+/// <summary>
+/// The planning pass's queue, kept between passes in groups of one priority, service band and project, each
+/// in submit order (submit time, then id). Within a group the order keys differ only by aging, which is the
+/// same rising function of waiting time for every job, so submit order is key order, and the queue's order is
+/// a merge of the groups by key (<see cref="Merge"/>): a comparison per group level and job, where the whole
+/// queue was sorted again on nearly every pass of a replay (the queue changes on most of them), a third of a
+/// pass. The groups follow the queue: <see cref="Follow"/> walks it in submit order beside the one it saw last
+/// and moves only the jobs that came or went. A job waiting in a band above 0 moves to band 0 when its
+/// promotion is due. What a decision needs of each job (<see cref="JobFacts"/>) is worked out once, when it comes.
+/// Held by one pass at a time: it lives in the pass's lent scratch.
+/// </summary>
+internal sealed class QueueOrderIndex
+{
+    private readonly List<Group> _groups = [];
+    private readonly Dictionary<(int Priority, int Band, int Slot), int> _groupOf = [];
+    private readonly Dictionary<string, int> _slots = new(StringComparer.Ordinal);
+    private readonly List<string> _projects = [];
+
+    // Jobs of a band above 0 by when they are promoted; an entry whose job has left (or changed) is dropped when reached.
+    private readonly PriorityQueue<Job, long> _promotions = new();
+    private ClassNumbers _numbers = new();
+
+    // The queue as last followed, in submit order: the jobs, their (submit ticks, id), and the group each is in.
+    private Job[] _jobs = [];
+    private (long Ticks, long Id)[] _keys = [];
+    private int[] _groupAt = [];
+    private int _count;
+
+    // The other half of each of the three: the next queue is written there, then the halves swap.
+    private Job[] _nextJobs = [];
+    private (long Ticks, long Id)[] _nextKeys = [];
+    private int[] _nextGroupAt = [];
+
+    // The list last given when it was not promised in submit order, to know it again without sorting it.
+    private Job[]? _given;
+
+    private long _lastNow = long.MinValue;
+    private bool _withBands;
+
+    // Whether a job joined, left or changed group since the last merge.
+    private bool _changed = true;
+
+    // The merged order, and the heap of group heads it is merged from.
+    private Job[] _ordered = [];
+    private JobFacts[] _facts = [];
+    private int[] _bands = [];
+    private Head[] _heads = [];
+
+    // Per merged position, the group and item it came from (to check the last merge against new keys).
+    private int[] _orderedGroup = [];
+    private (long Ticks, long Id)[] _orderedKey = [];
+    private int _merged;
+
+    /// <summary>How many job classes are numbered so far.</summary>
+    public int ClassCount => _numbers.Count;
+
+    /// <summary>The project names group slots stand for, by slot.</summary>
+    public IReadOnlyList<string> Projects => _projects;
+
+    /// <summary>The merged queue (first <see cref="Merge"/>'s count are valid): jobs, their facts, their bands.</summary>
+    public Job[] Ordered => _ordered;
+
+    public JobFacts[] Facts => _facts;
+
+    public int[] Bands => _bands;
+
+    /// <summary>
+    /// Brings the groups up to <paramref name="queued"/>, in submit order when <paramref name="inSubmitOrder"/> says so
+    /// (else sorted here, unless it is the very list of objects given last time). Starts again when the clock went
+    /// back (a promotion cannot be undone), when bands were switched on or off, or when the class numbers are full.
+    /// </summary>
+    public void Follow(IReadOnlyList<Job> queued, bool inSubmitOrder, DateTimeOffset now, AttainedService? service, Func<Job, JobClass> classOf)
+    {
+        var nowTicks = now.UtcTicks;
+        if (nowTicks < _lastNow || _withBands != (service is not null) || _numbers.IsFull)
+        {
+            Clear();
+            _withBands = service is not null;
+        }
+
+        _lastNow = nowTicks;
+        Promote(nowTicks);
+        if (inSubmitOrder)
+        {
+            _given = null;
+            Diff(queued, now, service, classOf);
+        }
+        else if (_given is null || !QueueOrderMemory.SameObjects(_given, queued))
+        {
+            // Reading every job's submit time to check the order, and sorting, is for a queue that changed:
+            // a live server's queue of 100,000 comes back the same on most passes.
+            _given = [.. queued];
+            Diff(SubmitOrdered(_given), now, service, classOf);
+        }
+    }
+
+    /// <summary>The jobs in submit order (submit time, then id): as they are when they already are, else a sorted copy.</summary>
+    private static Job[] SubmitOrdered(Job[] jobs)
+    {
+        for (var i = 1; i < jobs.Length; i++)
+        {
+            var order = jobs[i - 1].SubmittedAt.UtcTicks.CompareTo(jobs[i].SubmittedAt.UtcTicks);
+            if (order > 0 || (order == 0 && jobs[i - 1].Id >= jobs[i].Id))
+            {
+                var sorted = (Job[])jobs.Clone();
+                var keys = new (long, long)[sorted.Length];
+                for (var k = 0; k < sorted.Length; k++)
+                {
+                    keys[k] = (sorted[k].SubmittedAt.UtcTicks, sorted[k].Id);
+                }
+
+                Array.Sort(keys, sorted);
+                return sorted;
+            }
+        }
+
+        return jobs;
+    }
+
+    /// <summary>Moves the jobs that came, left or changed since the queue followed last; <paramref name="queued"/> is in submit order.</summary>
+    private void Diff(IReadOnlyList<Job> queued, DateTimeOffset now, AttainedService? service, Func<Job, JobClass> classOf)
+    {
+        var count = queued.Count;
+        if (_nextJobs.Length < count)
+        {
+            var size = Math.Max(count, _nextJobs.Length * 2);
+            _nextJobs = new Job[size];
+            _nextKeys = new (long, long)[size];
+            _nextGroupAt = new int[size];
+        }
+
+        // Both lists are in submit order, so one walk beside each other finds what left and what came.
+        ReadOnlySpan<Job> given = queued switch
+        {
+            Job[] array => array,
+            List<Job> list => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(list),
+            _ => queued.ToArray(),
+        };
+        var old = 0;
+        for (var j = 0; j < given.Length; j++)
+        {
+            var job = given[j];
+            if (old < _count && ReferenceEquals(_jobs[old], job))
+            {
+                _nextJobs[j] = job;
+                _nextKeys[j] = _keys[old];
+                _nextGroupAt[j] = _groupAt[old];
+                old++;
+                continue;
+            }
+
+            var key = (job.SubmittedAt.UtcTicks, job.Id);
+            while (old < _count && _keys[old].CompareTo(key) <= 0)
+            {
+                // Gone, or the same job id as a new object (requeued): out of its group either way.
+                Remove(old++);
+            }
+
+            _nextJobs[j] = job;
+            _nextKeys[j] = key;
+            _nextGroupAt[j] = Add(job, key, now, service, classOf);
+        }
+
+        while (old < _count)
+        {
+            Remove(old++);
+        }
+
+        Array.Clear(_jobs, 0, _count);
+        (_jobs, _nextJobs) = (_nextJobs, _jobs);
+        (_keys, _nextKeys) = (_nextKeys, _keys);
+        (_groupAt, _nextGroupAt) = (_nextGroupAt, _groupAt);
+        _count = count;
+    }
+
+    /// <summary>The next promotion still ahead (after <see cref="Follow"/>), if any job waits for one.</summary>
+    public DateTimeOffset? NextPromotion()
+    {
+        while (_promotions.TryPeek(out var job, out var at))
+        {
+            if (Find(job) >= 0)
+            {
+                return new DateTimeOffset(at, TimeSpan.Zero);
+            }
+
+            _promotions.Dequeue();
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Merges the groups into queue order by the pass's keys (<see cref="PlanPass.OrderKey.For"/> with
+    /// <paramref name="penaltyBySlot"/> per project slot, or none); returns how many jobs <see cref="Ordered"/> holds.
+    /// </summary>
+    public int Merge(double[]? penaltyBySlot, double agingPerHour, long nowTicks)
+    {
+        for (var g = 0; g < _groups.Count; g++)
+        {
+            _groups[g].Penalty = penaltyBySlot is null ? 0 : penaltyBySlot[_groups[g].Slot];
+        }
+
+        if (!_changed && LastMergeHolds(agingPerHour, nowTicks))
+        {
+            return _merged;
+        }
+
+        if (_ordered.Length < _count)
+        {
+            var size = Math.Max(_count, _ordered.Length * 2);
+            _ordered = new Job[size];
+            _facts = new JobFacts[size];
+            _bands = new int[size];
+            _orderedGroup = new int[size];
+            _orderedKey = new (long, long)[size];
+        }
+
+        if (_heads.Length < _groups.Count)
+        {
+            _heads = new Head[Math.Max(_groups.Count, _heads.Length * 2)];
+        }
+
+        var heads = 0;
+        for (var g = 0; g < _groups.Count; g++)
+        {
+            var group = _groups[g];
+            if (group.Items.Count > 0)
+            {
+                _heads[heads++] = new Head(KeyOf(group, group.Items[0], agingPerHour, nowTicks), g, 0);
+            }
+        }
+
+        for (var i = (heads / 2) - 1; i >= 0; i--)
+        {
+            SiftDown(i, heads);
+        }
+
+        var written = 0;
+        while (heads > 0)
+        {
+            ref var top = ref _heads[0];
+            var group = _groups[top.Group];
+            var item = group.Items[top.Next];
+            _ordered[written] = item.Job;
+            _facts[written] = item.Facts;
+            _orderedGroup[written] = top.Group;
+            _orderedKey[written] = (item.Ticks, item.Id);
+            _bands[written++] = group.Band;
+            if (++top.Next < group.Items.Count)
+            {
+                top.Key = KeyOf(group, group.Items[top.Next], agingPerHour, nowTicks);
+            }
+            else
+            {
+                _heads[0] = _heads[--heads];
+            }
+
+            SiftDown(0, heads);
+        }
+
+        _changed = false;
+        _merged = written;
+        return written;
+    }
+
+    /// <summary>
+    /// Whether the last merge, of the same jobs in the same groups, is still in ascending order under this pass's
+    /// keys (penalties and aging move them): one key and comparison a job, where a merge also climbs the heap.
+    /// Keys are unique, so ascending is the order a merge would give.
+    /// </summary>
+    private bool LastMergeHolds(double agingPerHour, long nowTicks)
+    {
+        var previous = default(PlanPass.OrderKey);
+        for (var i = 0; i < _merged; i++)
+        {
+            var (ticks, id) = _orderedKey[i];
+            var group = _groups[_orderedGroup[i]];
+            var key = PlanPass.OrderKey.For(group.Priority, _withBands ? group.Band : null, group.Penalty, agingPerHour, nowTicks, ticks, id);
+            if (i > 0 && previous.CompareTo(key) >= 0)
+            {
+                return false;
+            }
+
+            previous = key;
+        }
+
+        return true;
+    }
+
+    private PlanPass.OrderKey KeyOf(Group group, Item item, double agingPerHour, long nowTicks) =>
+        PlanPass.OrderKey.For(group.Priority, _withBands ? group.Band : null, group.Penalty, agingPerHour, nowTicks, item.Ticks, item.Id);
+
+    private void SiftDown(int at, int count)
+    {
+        var moving = _heads[at];
+        while (true)
+        {
+            var child = (2 * at) + 1;
+            if (child >= count)
+            {
+                break;
+            }
+
+            if (child + 1 < count && _heads[child + 1].Key.CompareTo(_heads[child].Key) < 0)
+            {
+                child++;
+            }
+
+            if (moving.Key.CompareTo(_heads[child].Key) <= 0)
+            {
+                break;
+            }
+
+            _heads[at] = _heads[child];
+            at = child;
+        }
+
+        _heads[at] = moving;
+    }
+
+    private int Add(Job job, (long Ticks, long Id) key, DateTimeOffset now, AttainedService? service, Func<Job, JobClass> classOf)
+    {
+        var band = 0;
+        if (service is not null && job.Attempts.Count > 0)
+        {
+            // A job that never ran is in band 0 with no promotion ahead: only jobs that ran are asked.
+            band = service.WaitingBand(job, now, out var promoteAt);
+            if (promoteAt is { } at)
+            {
+                _promotions.Enqueue(job, at.UtcTicks);
+            }
+        }
+
+        _changed = true;
+        var g = GroupFor(job.Spec.Priority, band, job.Spec.Project);
+        Insert(_groups[g].Items, new Item(key.Ticks, key.Id, job, new JobFacts(_numbers.Of(job, classOf), job.Id, job.Spec.MaxRuntime)));
+        return g;
+    }
+
+    private void Remove(int old)
+    {
+        _changed = true;
+        var items = _groups[_groupAt[old]].Items;
+        items.RemoveAt(Position(items, _keys[old]));
+    }
+
+    /// <summary>Moves jobs whose promotion is due to band 0 of their priority and project.</summary>
+    private void Promote(long nowTicks)
+    {
+        while (_promotions.TryPeek(out var job, out var at) && at <= nowTicks)
+        {
+            _promotions.Dequeue();
+            var found = Find(job);
+            if (found < 0)
+            {
+                continue;
+            }
+
+            var from = _groups[_groupAt[found]];
+            var items = from.Items;
+            var position = Position(items, _keys[found]);
+            var item = items[position];
+            items.RemoveAt(position);
+            var to = GroupFor(from.Priority, 0, _projects[from.Slot]);
+            Insert(_groups[to].Items, item);
+            _groupAt[found] = to;
+            _changed = true;
+        }
+    }
+
+    /// <summary>Where <paramref name="job"/> (this very object) is in the followed queue, or -1.</summary>
+    private int Find(Job job)
+    {
+        var found = Array.BinarySearch(_keys, 0, _count, (job.SubmittedAt.UtcTicks, job.Id));
+        return found >= 0 && ReferenceEquals(_jobs[found], job) ? found : -1;
+    }
+
+    private int GroupFor(int priority, int band, string project)
+    {
+        if (!_slots.TryGetValue(project, out var slot))
+        {
+            slot = _projects.Count;
+            _slots[project] = slot;
+            _projects.Add(project);
+        }
+
+        if (!_groupOf.TryGetValue((priority, band, slot), out var g))
+        {
+            g = _groups.Count;
+            _groupOf[(priority, band, slot)] = g;
+            _groups.Add(new Group(priority, band, slot));
+        }
+
+        return g;
+    }
+
+    private static void Insert(List<Item> items, Item item)
+    {
+        // Arrivals come last in submit order: most inserts are appends.
+        if (items.Count == 0 || Before(items[^1], item))
+        {
+            items.Add(item);
+            return;
+        }
+
+        items.Insert(~Position(items, (item.Ticks, item.Id)), item);
+    }
+
+    private static bool Before(Item a, Item b) => a.Ticks < b.Ticks || (a.Ticks == b.Ticks && a.Id < b.Id);
+
+    /// <summary>Binary search of a group by (submit ticks, id): the index, or its complement where it would go.</summary>
+    private static int Position(List<Item> items, (long Ticks, long Id) key)
+    {
+        int low = 0, high = items.Count - 1;
+        while (low <= high)
+        {
+            var mid = low + ((high - low) >> 1);
+            var order = (items[mid].Ticks, items[mid].Id).CompareTo(key);
+            if (order == 0)
+            {
+                return mid;
+            }
+
+            if (order < 0)
+            {
+                low = mid + 1;
+            }
+            else
+            {
+                high = mid - 1;
+            }
+        }
+
+        return ~low;
+    }
+
+    private void Clear()
+    {
+        _changed = true;
+        _given = null;
+        _groups.Clear();
+        _groupOf.Clear();
+        _slots.Clear();
+        _projects.Clear();
+        _promotions.Clear();
+        Array.Clear(_jobs, 0, _count);
+        _count = 0;
+        if (_numbers.IsFull)
+        {
+            _numbers = new ClassNumbers();
+        }
+    }
+
+    private sealed class Group(int priority, int band, int slot)
+    {
+        public int Priority { get; } = priority;
+
+        public int Band { get; } = band;
+
+        public int Slot { get; } = slot;
+
+        /// <summary>The project's fair-share penalty in the pass being merged.</summary>
+        public double Penalty { get; set; }
+
+        public List<Item> Items { get; } = [];
+    }
+
+    private readonly record struct Item(long Ticks, long Id, Job Job, JobFacts Facts);
+
+    private struct Head(PlanPass.OrderKey key, int group, int next)
+    {
+        public PlanPass.OrderKey Key = key;
+        public int Group = group;
+        public int Next = next;
+    }
+}
