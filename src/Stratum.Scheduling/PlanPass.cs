@@ -34,11 +34,15 @@ internal sealed partial class PlanPass
     private readonly CapacityIndex.LayoutCache _layouts;
     private readonly Dictionary<ResourceVector, ReplicaRequest> _requests;
     private readonly Scratch _scratch;
-    private readonly Dictionary<ShapeKey, (string Reason, IReadOnlyDictionary<string, int> Rejections)> _failed = [];
+    // Both lent by the pass before (cleared), as are the other working tables of Scratch.
+    private readonly Dictionary<ShapeKey, (string Reason, IReadOnlyDictionary<string, int> Rejections)> _failed;
     // Per shape, priority and project (or "" when the project makes no difference): the best band at which
     // no victims made room this pass. A worse band has fewer victims and room only shrinks, so it fails too.
-    private readonly Dictionary<(ShapeKey, int Priority, string Project), int> _noPreemption = [];
+    private readonly Dictionary<(ShapeKey, int Priority, string Project), int> _noPreemption;
     private readonly HashSet<long> _promised = [];
+
+    // The what-if copies of the capacity this pass made (CopyOfIndex), handed to the next pass when it ends.
+    private readonly List<CapacityIndex> _copies = [];
     private readonly List<StartDecision> _starts = [];
     private readonly List<(Job Job, ReplicaRequest Replica, IReadOnlyList<ReplicaPlacement> Placement)> _started = [];
     private readonly List<PreemptDecision> _preemptions = [];
@@ -99,11 +103,21 @@ internal sealed partial class PlanPass
         }
 
         _epoch = _scratch.NextEpoch;
+        _failed = _scratch.Failed;
+        _failed.Clear();
+        _noPreemption = _scratch.NoPreemption;
+        _noPreemption.Clear();
 
         // 100,000 waiting jobs are a 5 MB list: lent by the pass before rather than allocated in each.
         _waiting = _scratch.Waiting;
         _waiting.Clear();
-        _index = CapacityIndex.Build(snapshot.Nodes, snapshot.Running, _requests, layouts, snapshot.Capacity, out var state);
+        _index = CapacityIndex.Build(snapshot.Nodes, snapshot.Running, _requests, layouts, snapshot.Capacity, out var state,
+            _scratch.Spares.Count > 0 ? _scratch.Spares[^1] : null);
+        if (_scratch.Spares.Count > 0 && ReferenceEquals(_index, _scratch.Spares[^1]))
+        {
+            _scratch.Spares.RemoveAt(_scratch.Spares.Count - 1);
+        }
+
         if (!ReferenceEquals(_scratch.NoRoomState, state))
         {
             _scratch.NoRoom.Clear();
@@ -144,9 +158,35 @@ internal sealed partial class PlanPass
         // Outcomes stamped in this pass never match the next one's epochs, which start past this one's.
         _scratch.Decided = _decided;
         _scratch.NextEpoch = _epoch + 1;
+
+        // Every copy of the capacity made in this pass, and its own, are done with: lent to the next pass.
+        _copies.Add(_index);
+        foreach (var copy in _copies)
+        {
+            if (_scratch.Spares.Count < Scratch.MaxSpares)
+            {
+                _scratch.Spares.Add(copy);
+            }
+        }
+
         _waiting.Clear();
         _layouts.ReturnScratch(_scratch);
         return new SchedulingDecisions(_starts, _preemptions, pending) { NextPassAt = _wake };
+    }
+
+    /// <summary>A what-if copy of the pass's capacity, written into a copy an earlier pass is done with when there is one.</summary>
+    private CapacityIndex CopyOfIndex()
+    {
+        var spares = _scratch.Spares;
+        var spare = spares.Count > 0 ? spares[^1] : null;
+        var copy = _index.Clone(spare);
+        if (spare is not null && ReferenceEquals(copy, spare))
+        {
+            spares.RemoveAt(spares.Count - 1);
+        }
+
+        _copies.Add(copy);
+        return copy;
     }
 
     private void WakeAt(DateTimeOffset at)
@@ -267,21 +307,33 @@ internal sealed partial class PlanPass
     /// </summary>
     private Dictionary<string, double> FairSharePenalties()
     {
-        var penalties = new Dictionary<string, double>(StringComparer.Ordinal);
-        var decayed = _snapshot.DecayedUsage ?? new Dictionary<string, double>();
-        var totalDecayed = decayed.Values.Where(v => v > 0).Sum();
+        // Lent by the pass before: a replay asks on each of 200,000 passes.
+        var penalties = _scratch.Penalty;
+        penalties.Clear();
+        var totalDecayed = 0.0;
+        if (_snapshot.DecayedUsage is { } decayed)
+        {
+            foreach (var value in decayed.Values)
+            {
+                if (value > 0)
+                {
+                    totalDecayed += value;
+                }
+            }
+        }
 
         // Dominant share in flat sums: adding resource vectors (sorted maps) for every node and running
         // job was a fifth of a pass over 10,000 nodes. Kept while the nodes and running jobs are the same objects.
         var (totalCpu, totalMemory, totalGpus) = _layouts.QueueOrder.FairShare.Allocatable(_snapshot.Nodes);
         var usage = _layouts.QueueOrder.FairShare.Used(_snapshot.Running, _snapshot.Capacity);
 
-        foreach (var project in _snapshot.Projects.Select(p => p.Name).Distinct(StringComparer.Ordinal))
+        foreach (var project in _snapshot.Projects)
         {
-            var history = totalDecayed > 0 ? Math.Max(0, decayed.GetValueOrDefault(project)) / totalDecayed : 0;
-            var (cpu, memory, gpus) = usage.GetValueOrDefault(project);
+            var name = project.Name;
+            var history = totalDecayed > 0 ? Math.Max(0, _snapshot.DecayedUsage!.GetValueOrDefault(name)) / totalDecayed : 0;
+            var (cpu, memory, gpus) = usage.GetValueOrDefault(name);
             var now = FairShareFormula.DominantShare(cpu, memory, gpus, totalCpu, totalMemory, totalGpus);
-            penalties[project] = FairShareFormula.Penalty(_options.FairShareWeight, history, now);
+            penalties[name] = FairShareFormula.Penalty(_options.FairShareWeight, history, now);
         }
 
         return penalties;
@@ -571,55 +623,7 @@ internal sealed partial class PlanPass
         var table = Table();
         if (_victimOrder is null)
         {
-            _stopping = [];
-            for (var i = 0; i < table.Count; i++)
-            {
-                if (table.Stopping[i])
-                {
-                    _stopping.Add(i);
-                }
-            }
-
-            // Ids are unique among running jobs, so an unstable sort by id is the order OrderBy gave.
-            _stopping.Sort((a, b) => table.Jobs[a].Id.CompareTo(table.Jobs[b].Id));
-
-            // One sort of flat keys: a LINQ sort by four keys, on every pass that asks, was a tenth of a replay.
-            if (_scratch.Victims.Length < table.Count)
-            {
-                _scratch.Victims = new int[table.Count];
-                _scratch.VictimKeys = new VictimKey[table.Count];
-                _scratch.VictimCount = 0;
-            }
-
-            var victimSlots = _scratch.Victims;
-            var victimKeys = _scratch.VictimKeys;
-            var ripe = 0;
-            for (var i = 0; i < table.Count; i++)
-            {
-                ripe += table.Ripe[i] ? 1 : 0;
-            }
-
-            // The last pass's order, if it holds as many slots, all ripe now, still strictly ascending under
-            // today's keys, is the order a sort would give (distinct slots, as many as there are ripe jobs: the
-            // same set); sorting 15,000 running jobs again was a fifteenth of a pass over 10,000 nodes.
-            if (!(PassShortcuts.Enabled && _scratch.VictimCount == ripe && KeptVictimOrderHolds(table, ripe)))
-            {
-                ripe = 0;
-                for (var i = 0; i < table.Count; i++)
-                {
-                    if (table.Ripe[i])
-                    {
-                        victimSlots[ripe] = i;
-                        victimKeys[ripe++] = VictimKeyOf(table, i);
-                    }
-                }
-
-                Array.Sort(victimKeys, victimSlots, 0, ripe);
-            }
-
-            _scratch.VictimCount = ripe;
-            _victimOrder = victimSlots;
-            _victimCount = ripe;
+            OrderVictims(table);
         }
 
         // Lazily: the walk stops at the first victim set that makes room, so candidates are filtered as it
@@ -634,7 +638,7 @@ internal sealed partial class PlanPass
         for (var e = 0; e < stoppingCount + _victimCount && !fits; e++)
         {
             var isVictim = e >= stoppingCount;
-            var slot = isVictim ? _victimOrder[e - stoppingCount] : _stopping[e];
+            var slot = isVictim ? _victimOrder![e - stoppingCount] : _stopping[e];
             if (_promised.Count > 0 && _promised.Contains(table.Jobs[slot].Id))
             {
                 continue;
@@ -650,7 +654,7 @@ internal sealed partial class PlanPass
                 }
             }
 
-            future ??= _index.Clone();
+            future ??= CopyOfIndex();
             table.Release(future, slot);
             (isVictim ? victims : waitedFor).Add(table.Jobs[slot]);
             fits = table.FreesRoomFor(future, slot, replica, job.Spec) && Fits(future, job, replica);
@@ -707,6 +711,63 @@ internal sealed partial class PlanPass
         }
 
         return PendingReasons.WaitingForStops(waitedFor.Concat(victims).Select(j => j.Id), waitedFor.All(s => s.Stop!.Kind == StopKind.Preempt));
+    }
+
+    /// <summary>
+    /// Running jobs already stopping (by id), and the ripe rest in victim order (<see cref="VictimKey"/>), once per
+    /// pass. Apart from <see cref="TryMakeRoom"/> so that the comparer's closure is made only when this runs.
+    /// </summary>
+    private void OrderVictims(RunningTable table)
+    {
+        _stopping = [];
+        for (var i = 0; i < table.Count; i++)
+        {
+            if (table.Stopping[i])
+            {
+                _stopping.Add(i);
+            }
+        }
+
+        // Ids are unique among running jobs, so an unstable sort by id is the order OrderBy gave.
+        _stopping.Sort((a, b) => table.Jobs[a].Id.CompareTo(table.Jobs[b].Id));
+
+        // One sort of flat keys: a LINQ sort by four keys, on every pass that asks, was a tenth of a replay.
+        if (_scratch.Victims.Length < table.Count)
+        {
+            _scratch.Victims = new int[table.Count];
+            _scratch.VictimKeys = new VictimKey[table.Count];
+            _scratch.VictimCount = 0;
+        }
+
+        var victimSlots = _scratch.Victims;
+        var victimKeys = _scratch.VictimKeys;
+        var ripe = 0;
+        for (var i = 0; i < table.Count; i++)
+        {
+            ripe += table.Ripe[i] ? 1 : 0;
+        }
+
+        // The last pass's order, if it holds as many slots, all ripe now, still strictly ascending under
+        // today's keys, is the order a sort would give (distinct slots, as many as there are ripe jobs: the
+        // same set); sorting 15,000 running jobs again was a fifteenth of a pass over 10,000 nodes.
+        if (!(PassShortcuts.Enabled && _scratch.VictimCount == ripe && KeptVictimOrderHolds(table, ripe)))
+        {
+            ripe = 0;
+            for (var i = 0; i < table.Count; i++)
+            {
+                if (table.Ripe[i])
+                {
+                    victimSlots[ripe] = i;
+                    victimKeys[ripe++] = VictimKeyOf(table, i);
+                }
+            }
+
+            Array.Sort(victimKeys, victimSlots, 0, ripe);
+        }
+
+        _scratch.VictimCount = ripe;
+        _victimOrder = victimSlots;
+        _victimCount = ripe;
     }
 
     /// <summary>
@@ -928,7 +989,7 @@ internal sealed partial class PlanPass
     /// <summary>A copy of the free capacity as if <paramref name="waitedFor"/> and every victim but number <paramref name="skip"/> had ended.</summary>
     private CapacityIndex Without(List<Job> waitedFor, List<Job> victims, int skip)
     {
-        var copy = _index.Clone();
+        var copy = CopyOfIndex();
         foreach (var gone in waitedFor)
         {
             copy.Release(gone, CapacityIndex.Request(_requests, gone.Spec.Resources));
@@ -1014,7 +1075,7 @@ internal sealed partial class PlanPass
     /// <summary>The earliest time enough running work has ended (max runtime or estimate) for the job to fit, with the capacity left then.</summary>
     private Reservation? Reserve(Job job, ReplicaRequest replica)
     {
-        var timeline = _index.Clone();
+        var timeline = CopyOfIndex();
         foreach (var (end, ended) in Ends())
         {
             var endedReplica = CapacityIndex.Request(_requests, ended.Spec.Resources);
@@ -1108,7 +1169,7 @@ internal sealed partial class PlanPass
 
         if (blocked.Count > 0)
         {
-            var timeline = _index.Clone();
+            var timeline = CopyOfIndex();
             // Running jobs' ends come sorted (by end, then id: the queue's order too), so they are merged with the
             // queue of the rest rather than all enqueued: 15,000 enqueues and request lookups were a tenth of Explain.
             var ends = Ends();
@@ -1365,6 +1426,18 @@ internal sealed partial class PlanPass
         public QueueOrderIndex Queue { get; } = new();
 
         public double[] Penalties { get; set; } = [];
+
+        public Dictionary<string, double> Penalty { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>How many copies of the capacity a pass hands on to the next.</summary>
+        public const int MaxSpares = 16;
+
+        /// <summary>Copies of the capacity earlier passes are done with, to be written over (<see cref="CapacityIndex.Clone(CapacityIndex?)"/>).</summary>
+        public List<CapacityIndex> Spares { get; } = [];
+
+        public Dictionary<ShapeKey, (string Reason, IReadOnlyDictionary<string, int> Rejections)> Failed { get; } = [];
+
+        public Dictionary<(ShapeKey, int Priority, string Project), int> NoPreemption { get; } = [];
 
         public int[] Gain { get; set; } = [];
 

@@ -133,17 +133,19 @@ internal sealed class QueueOrderIndex
             _nextGroupAt = new int[size];
         }
 
-        // Both lists are in submit order, so one walk beside each other finds what left and what came.
-        ReadOnlySpan<Job> given = queued switch
+        // Both lists are in submit order, so one walk beside each other finds what left and what came. A span over
+        // an array or list; any other list is read through its indexer rather than copied on every pass.
+        ReadOnlySpan<Job> span = queued switch
         {
             Job[] array => array,
             List<Job> list => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(list),
-            _ => queued.ToArray(),
+            _ => default,
         };
+        var spanned = span.Length == count;
         var old = 0;
-        for (var j = 0; j < given.Length; j++)
+        for (var j = 0; j < count; j++)
         {
-            var job = given[j];
+            var job = spanned ? span[j] : queued[j];
             if (old < _count && ReferenceEquals(_jobs[old], job))
             {
                 _nextJobs[j] = job;
