@@ -64,6 +64,21 @@ internal sealed class AttainedService
         return band;
     }
 
+    /// <summary>
+    /// As <see cref="BandOf(double)"/>, searching up from <paramref name="from"/> when the service has reached it (a
+    /// band worked out earlier for a service that has only grown since), else from band 0.
+    /// </summary>
+    public int BandOf(double service, int from)
+    {
+        var band = from > 0 && from <= _thresholds.Length && service >= _thresholds[from - 1] ? from : 0;
+        while (band < _thresholds.Length && service >= _thresholds[band])
+        {
+            band++;
+        }
+
+        return band;
+    }
+
     /// <summary>Service at which a job leaves <paramref name="band"/>; infinity for the last band.</summary>
     public double UpperBound(int band) => band < _thresholds.Length ? _thresholds[band] : double.PositiveInfinity;
 

@@ -65,7 +65,7 @@ internal sealed partial class PlanPass
         public double[] Service { get; private set; } = [];
 
         /// <summary>What does not change while a job object runs: its request, its replicas' node numbers, the fixed parts of its service.</summary>
-        internal sealed class Row(Job job, ReplicaRequest request, int[] nodes)
+        internal sealed class Row(Job job, ReplicaRequest request, int[] nodes, int[] devices)
         {
             public Job Job { get; } = job;
 
@@ -73,11 +73,24 @@ internal sealed partial class PlanPass
 
             public int[] Nodes { get; } = nodes;
 
+            /// <summary>Per replica, how many device indices it holds (by <see cref="Nodes"/>' order).</summary>
+            public int[] Devices { get; } = devices;
+
             public bool HasParts { get; set; }
 
             public double BeforeLast { get; set; }
 
             public int Gpus { get; set; }
+
+            /// <summary>The last attempt's start and end (<see cref="long.MaxValue"/> while it runs), in ticks; no attempt at all when <see cref="HasAttempts"/> is false.</summary>
+            public long LastStartTicks { get; set; }
+
+            public long LastEndTicks { get; set; }
+
+            public bool HasAttempts { get; set; }
+
+            /// <summary>The band last worked out: a running job's service only grows, so the next search starts there.</summary>
+            public int LastBand { get; set; }
         }
 
         public RunningTable Fill(PlanPass pass)
@@ -215,12 +228,14 @@ internal sealed partial class PlanPass
             {
                 var placement = attempt?.Placement ?? [];
                 var nodes = new int[placement.Count];
+                var devices = new int[placement.Count];
                 for (var r = 0; r < nodes.Length; r++)
                 {
                     nodes[r] = _pass!._index.IndexOf(placement[r].Node);
+                    devices[r] = placement[r].AcceleratorIndices.Count;
                 }
 
-                row = new Row(job, CapacityIndex.Request(_pass!._requests, job.Spec.Resources), nodes);
+                row = new Row(job, CapacityIndex.Request(_pass!._requests, job.Spec.Resources), nodes, devices);
                 _rows[job] = row;
             }
 
@@ -256,28 +271,44 @@ internal sealed partial class PlanPass
             if (_band[slot] < 0)
             {
                 // RunningService's sum, from parts kept with the row: looking the job up for them on every pass was
-                // a twentieth of a replay.
-                var service = 0.0;
-                var job = Jobs[slot];
-                if (job.Attempts.Count > 0)
+                // a twentieth of a replay, and reading its attempts again for every running job on every pass a tenth.
+                var row = Rows[slot];
+                var service = _pass!._service!;
+                if (!row.HasParts)
                 {
-                    var row = Rows[slot];
-                    if (!row.HasParts)
+                    var job = Jobs[slot];
+                    if (job.Attempts.Count > 0)
                     {
-                        (row.BeforeLast, row.Gpus) = _pass!._service!.RunningParts(job);
-                        row.HasParts = true;
+                        (row.BeforeLast, row.Gpus) = service.RunningParts(job);
+                        var last = job.Attempts[^1];
+                        row.LastStartTicks = last.StartedAt.UtcTicks;
+                        row.LastEndTicks = last.EndedAt?.UtcTicks ?? long.MaxValue;
+                        row.HasAttempts = true;
                     }
 
-                    var last = job.Attempts[^1];
-                    service = row.BeforeLast + (row.Gpus * ((last.EndedAt ?? _pass!._snapshot.Now) - last.StartedAt).TotalSeconds);
+                    row.HasParts = true;
                 }
 
-                Service[slot] = service;
-                _band[slot] = _pass!._service!.BandOf(service);
+                var attained = 0.0;
+                if (row.HasAttempts)
+                {
+                    var end = row.LastEndTicks == long.MaxValue ? _pass._snapshot.Now.UtcTicks : row.LastEndTicks;
+                    attained = row.BeforeLast + (row.Gpus * TimeSpan.FromTicks(end - row.LastStartTicks).TotalSeconds);
+                }
+
+                Service[slot] = attained;
+                row.LastBand = service.BandOf(attained, row.LastBand);
+                _band[slot] = row.LastBand;
             }
 
             return _band[slot];
         }
+
+        /// <summary>The devices the whole gang holds, as <see cref="AttainedService.Gpus"/> counts them; after <see cref="BandAt"/>.</summary>
+        public int GpusAt(int slot) => Rows[slot].Gpus;
+
+        /// <summary>Whether the job has an attempt (a running job always has); after <see cref="BandAt"/>.</summary>
+        public bool HasAttemptsAt(int slot) => Rows[slot].HasAttempts;
 
         /// <summary>Gives back on <paramref name="index"/> everything the job holds, as <see cref="CapacityIndex.Release(Job, ReplicaRequest)"/> does.</summary>
         public void Release(CapacityIndex index, int slot)
