@@ -100,6 +100,7 @@ internal sealed partial class PlanPass
         if (_requests.Count > Scratch.MaxRequests)
         {
             _requests.Clear();
+            _scratch.RequestsCleared++;
         }
 
         _epoch = _scratch.NextEpoch;
@@ -172,6 +173,39 @@ internal sealed partial class PlanPass
         _waiting.Clear();
         _layouts.ReturnScratch(_scratch);
         return new SchedulingDecisions(_starts, _preemptions, pending) { NextPassAt = _wake };
+    }
+
+    /// <summary>
+    /// The job's replica request and node selector key, kept by class number (<paramref name="jobClass"/>, -1 for
+    /// none) while the class numbers and the request table stay the same: hashing a resource vector (a sorted map
+    /// of accelerator names) for each of the 30 full decisions of a replay's pass was a twentieth of it.
+    /// </summary>
+    private (ReplicaRequest Replica, string Selector) RequestOf(Job job, int jobClass)
+    {
+        if (jobClass < 0)
+        {
+            return (CapacityIndex.Request(_requests, job.Spec.Resources), SelectorKey(job.Spec));
+        }
+
+        var known = _scratch.ClassRequests;
+        if (!ReferenceEquals(_scratch.ClassRequestsFor, _scratch.Queue.Numbering) || _scratch.ClassRequestsCleared != _scratch.RequestsCleared)
+        {
+            Array.Clear(known);
+            _scratch.ClassRequestsFor = _scratch.Queue.Numbering;
+            _scratch.ClassRequestsCleared = _scratch.RequestsCleared;
+        }
+
+        if (jobClass >= known.Length)
+        {
+            known = _scratch.ClassRequests = new (ReplicaRequest, string)[Math.Max(jobClass + 1, known.Length * 2)];
+        }
+
+        if (known[jobClass].Replica is null)
+        {
+            known[jobClass] = (CapacityIndex.Request(_requests, job.Spec.Resources), SelectorKey(job.Spec));
+        }
+
+        return known[jobClass];
     }
 
     /// <summary>A what-if copy of the pass's capacity, written into a copy an earlier pass is done with when there is one.</summary>
@@ -364,7 +398,7 @@ internal sealed partial class PlanPass
 
         _lastWait = null;
         var epoch = _epoch;
-        DecideFully(job, position, band);
+        DecideFully(job, position, band, facts.Class);
         if (_epoch == epoch && _lastWait is { } outcome)
         {
             var recorded = new Outcome(epoch + 1, outcome.Reason, outcome.Rejections, outcome.Blocked);
@@ -410,7 +444,7 @@ internal sealed partial class PlanPass
     private static JobClass DecisionClass(Job job) =>
         new(job.Spec.Project, job.Spec.Resources, job.Spec.Replicas, SelectorKey(job.Spec), job.Spec.Priority);
 
-    private void DecideFully(Job job, int position, int band)
+    private void DecideFully(Job job, int position, int band, int jobClass = -1)
     {
         // 1. Project and quota; neither holds back other projects' jobs.
         if (!_quota.Exists(job.Spec.Project))
@@ -426,9 +460,9 @@ internal sealed partial class PlanPass
         }
 
         // 2. Place now. A job that would still run at the reservation must leave the reserved room alone.
-        var replica = CapacityIndex.Request(_requests, job.Spec.Resources);
+        var (replica, selector) = RequestOf(job, jobClass);
         var shadow = _reservation is { } reserved && !EndsBefore(job, reserved.At) ? reserved.Shadow : null;
-        var shape = new ShapeKey(replica, job.Spec.Replicas, SelectorKey(job.Spec), shadow is not null);
+        var shape = new ShapeKey(replica, job.Spec.Replicas, selector, shadow is not null);
         if (!_failed.ContainsKey(shape))
         {
             if (PlaceGang(_index, job, replica, shadow, out _) is { } placement)
@@ -1416,6 +1450,16 @@ internal sealed partial class PlanPass
         public const int MaxRequests = 4096;
 
         public Dictionary<ResourceVector, ReplicaRequest> Requests { get; } = [];
+
+        /// <summary>How many times <see cref="Requests"/> started again (its requests are then new objects).</summary>
+        public long RequestsCleared { get; set; }
+
+        /// <summary>Per job class number, its request and selector key (see <c>RequestOf</c>), for the numbering and request table named beside it.</summary>
+        public (ReplicaRequest Replica, string Selector)[] ClassRequests { get; set; } = [];
+
+        public object? ClassRequestsFor { get; set; }
+
+        public long ClassRequestsCleared { get; set; }
 
         public Outcome[] Decided { get; set; } = [];
 

@@ -58,6 +58,9 @@ internal sealed class QueueOrderIndex
     /// <summary>How many job classes are numbered so far.</summary>
     public int ClassCount => _numbers.Count;
 
+    /// <summary>What class numbers mean: the same object while they keep their meaning, another once they start again.</summary>
+    public object Numbering => _numbers;
+
     /// <summary>The project names group slots stand for, by slot.</summary>
     public IReadOnlyList<string> Projects => _projects;
 
