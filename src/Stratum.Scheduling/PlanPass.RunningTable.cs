@@ -64,6 +64,14 @@ internal sealed partial class PlanPass
 
         public double[] Service { get; private set; } = [];
 
+        // With service bands, the parts of each job's service (see Row), flat by slot: reading them through every
+        // running job's row on every pass was a twentieth of a replay.
+        private double[] _beforeLast = [];
+        private int[] _gpus = [];
+        private long[] _lastStart = [];
+        private long[] _lastEnd = [];
+        private int[] _lastBand = [];
+
         /// <summary>What does not change while a job object runs: its request, its replicas' node numbers, the fixed parts of its service.</summary>
         internal sealed class Row(Job job, ReplicaRequest request, int[] nodes, int[] devices)
         {
@@ -89,8 +97,6 @@ internal sealed partial class PlanPass
 
             public bool HasAttempts { get; set; }
 
-            /// <summary>The band last worked out: a running job's service only grows, so the next search starts there.</summary>
-            public int LastBand { get; set; }
         }
 
         public RunningTable Fill(PlanPass pass)
@@ -198,6 +204,11 @@ internal sealed partial class PlanPass
                     Priority[slot] = Priority[last];
                     Preemptible[slot] = Preemptible[last];
                     Project[slot] = Project[last];
+                    _beforeLast[slot] = _beforeLast[last];
+                    _gpus[slot] = _gpus[last];
+                    _lastStart[slot] = _lastStart[last];
+                    _lastEnd[slot] = _lastEnd[last];
+                    _lastBand[slot] = _lastBand[last];
                     _slotOf[Jobs[slot]] = slot;
                 }
 
@@ -221,6 +232,11 @@ internal sealed partial class PlanPass
                 Priority = Grow(Priority, size);
                 Preemptible = Grow(Preemptible, size);
                 Project = Grow(Project, size);
+                _beforeLast = Grow(_beforeLast, size);
+                _gpus = Grow(_gpus, size);
+                _lastStart = Grow(_lastStart, size);
+                _lastEnd = Grow(_lastEnd, size);
+                _lastBand = Grow(_lastBand, size);
             }
 
             var attempt = job.CurrentAttempt;
@@ -256,6 +272,28 @@ internal sealed partial class PlanPass
 
             Project[slot] = project;
             _slotOf[job] = slot;
+            if (_pass!._service is { } service)
+            {
+                if (!row.HasParts)
+                {
+                    if (job.Attempts.Count > 0)
+                    {
+                        (row.BeforeLast, row.Gpus) = service.RunningParts(job);
+                        var last = job.Attempts[^1];
+                        row.LastStartTicks = last.StartedAt.UtcTicks;
+                        row.LastEndTicks = last.EndedAt?.UtcTicks ?? long.MaxValue;
+                        row.HasAttempts = true;
+                    }
+
+                    row.HasParts = true;
+                }
+
+                _beforeLast[slot] = row.BeforeLast;
+                _gpus[slot] = row.Gpus;
+                _lastStart[slot] = row.LastStartTicks;
+                _lastEnd[slot] = row.HasAttempts ? row.LastEndTicks : long.MinValue;
+                _lastBand[slot] = 0;
+            }
         }
 
         private static T[] Grow<T>(T[] array, int size)
@@ -270,45 +308,28 @@ internal sealed partial class PlanPass
         {
             if (_band[slot] < 0)
             {
-                // RunningService's sum, from parts kept with the row: looking the job up for them on every pass was
-                // a twentieth of a replay, and reading its attempts again for every running job on every pass a tenth.
-                var row = Rows[slot];
-                var service = _pass!._service!;
-                if (!row.HasParts)
-                {
-                    var job = Jobs[slot];
-                    if (job.Attempts.Count > 0)
-                    {
-                        (row.BeforeLast, row.Gpus) = service.RunningParts(job);
-                        var last = job.Attempts[^1];
-                        row.LastStartTicks = last.StartedAt.UtcTicks;
-                        row.LastEndTicks = last.EndedAt?.UtcTicks ?? long.MaxValue;
-                        row.HasAttempts = true;
-                    }
-
-                    row.HasParts = true;
-                }
-
+                // RunningService's sum, from the parts kept by slot (no attempt: long.MinValue as the end).
                 var attained = 0.0;
-                if (row.HasAttempts)
+                var end = _lastEnd[slot];
+                if (end != long.MinValue)
                 {
-                    var end = row.LastEndTicks == long.MaxValue ? _pass._snapshot.Now.UtcTicks : row.LastEndTicks;
-                    attained = row.BeforeLast + (row.Gpus * TimeSpan.FromTicks(end - row.LastStartTicks).TotalSeconds);
+                    end = end == long.MaxValue ? _pass!._snapshot.Now.UtcTicks : end;
+                    attained = _beforeLast[slot] + (_gpus[slot] * TimeSpan.FromTicks(end - _lastStart[slot]).TotalSeconds);
                 }
 
                 Service[slot] = attained;
-                row.LastBand = service.BandOf(attained, row.LastBand);
-                _band[slot] = row.LastBand;
+                _lastBand[slot] = _pass!._service!.BandOf(attained, _lastBand[slot]);
+                _band[slot] = _lastBand[slot];
             }
 
             return _band[slot];
         }
 
-        /// <summary>The devices the whole gang holds, as <see cref="AttainedService.Gpus"/> counts them; after <see cref="BandAt"/>.</summary>
-        public int GpusAt(int slot) => Rows[slot].Gpus;
+        /// <summary>The devices the whole gang holds, as <see cref="AttainedService.Gpus"/> counts them (with service bands).</summary>
+        public int GpusAt(int slot) => _gpus[slot];
 
-        /// <summary>Whether the job has an attempt (a running job always has); after <see cref="BandAt"/>.</summary>
-        public bool HasAttemptsAt(int slot) => Rows[slot].HasAttempts;
+        /// <summary>Whether the job has an attempt (a running job always has; with service bands).</summary>
+        public bool HasAttemptsAt(int slot) => _lastEnd[slot] != long.MinValue;
 
         /// <summary>Gives back on <paramref name="index"/> everything the job holds, as <see cref="CapacityIndex.Release(Job, ReplicaRequest)"/> does.</summary>
         public void Release(CapacityIndex index, int slot)
