@@ -52,6 +52,9 @@ internal sealed class QueueOrderIndex
 
     // Per merged position, the group and item it came from (to check the last merge against new keys).
     private int[] _orderedGroup = [];
+
+    // Group numbers by priority (highest first), then band: the runs a merge with bands goes through in turn.
+    private int[] _runOrder = [];
     private (long Ticks, long Id)[] _orderedKey = [];
     private int _merged;
 
@@ -229,42 +232,25 @@ internal sealed class QueueOrderIndex
             _heads = new Head[Math.Max(_groups.Count, _heads.Length * 2)];
         }
 
-        var heads = 0;
-        for (var g = 0; g < _groups.Count; g++)
+        // With bands, priority and band come first in every key, so groups of one priority and band are merged
+        // among themselves, run after run in key order, and a run of one group (common: a band holds few jobs)
+        // is copied without a key or a comparison. Without bands priority is part of the score: one run.
+        if (_runOrder.Length != _groups.Count)
         {
-            var group = _groups[g];
-            if (group.Items.Count > 0)
-            {
-                _heads[heads++] = new Head(KeyOf(group, group.Items[0], agingPerHour, nowTicks), g, 0);
-            }
-        }
-
-        for (var i = (heads / 2) - 1; i >= 0; i--)
-        {
-            SiftDown(i, heads);
+            OrderRuns();
         }
 
         var written = 0;
-        while (heads > 0)
+        for (var from = 0; from < _runOrder.Length;)
         {
-            ref var top = ref _heads[0];
-            var group = _groups[top.Group];
-            var item = group.Items[top.Next];
-            _ordered[written] = item.Job;
-            _facts[written] = item.Facts;
-            _orderedGroup[written] = top.Group;
-            _orderedKey[written] = (item.Ticks, item.Id);
-            _bands[written++] = group.Band;
-            if (++top.Next < group.Items.Count)
+            var to = _withBands ? from + 1 : _runOrder.Length;
+            while (to < _runOrder.Length && SameRun(_groups[_runOrder[from]], _groups[_runOrder[to]]))
             {
-                top.Key = KeyOf(group, group.Items[top.Next], agingPerHour, nowTicks);
-            }
-            else
-            {
-                _heads[0] = _heads[--heads];
+                to++;
             }
 
-            SiftDown(0, heads);
+            written = MergeRun(from, to, written, agingPerHour, nowTicks);
+            from = to;
         }
 
         _changed = false;
@@ -294,6 +280,95 @@ internal sealed class QueueOrderIndex
         }
 
         return true;
+    }
+
+    /// <summary>Merges the groups <see cref="_runOrder"/>[<paramref name="from"/>..<paramref name="to"/>) into the order from position <paramref name="written"/>.</summary>
+    private int MergeRun(int from, int to, int written, double agingPerHour, long nowTicks)
+    {
+        var heads = 0;
+        var only = -1;
+        for (var r = from; r < to; r++)
+        {
+            var g = _runOrder[r];
+            if (_groups[g].Items.Count > 0)
+            {
+                only = heads == 0 ? g : -1;
+                heads++;
+            }
+        }
+
+        if (heads == 1)
+        {
+            var group = _groups[only];
+            foreach (var item in group.Items)
+            {
+                Write(written++, only, group, item);
+            }
+
+            return written;
+        }
+
+        heads = 0;
+        for (var r = from; r < to; r++)
+        {
+            var g = _runOrder[r];
+            var group = _groups[g];
+            if (group.Items.Count > 0)
+            {
+                _heads[heads++] = new Head(KeyOf(group, group.Items[0], agingPerHour, nowTicks), g, 0);
+            }
+        }
+
+        for (var i = (heads / 2) - 1; i >= 0; i--)
+        {
+            SiftDown(i, heads);
+        }
+
+        while (heads > 0)
+        {
+            ref var top = ref _heads[0];
+            var group = _groups[top.Group];
+            Write(written++, top.Group, group, group.Items[top.Next]);
+            if (++top.Next < group.Items.Count)
+            {
+                top.Key = KeyOf(group, group.Items[top.Next], agingPerHour, nowTicks);
+            }
+            else
+            {
+                _heads[0] = _heads[--heads];
+            }
+
+            SiftDown(0, heads);
+        }
+
+        return written;
+    }
+
+    private void Write(int at, int g, Group group, Item item)
+    {
+        _ordered[at] = item.Job;
+        _facts[at] = item.Facts;
+        _orderedGroup[at] = g;
+        _orderedKey[at] = (item.Ticks, item.Id);
+        _bands[at] = group.Band;
+    }
+
+    private static bool SameRun(Group a, Group b) => a.Priority == b.Priority && a.Band == b.Band;
+
+    /// <summary>Groups by priority (highest first), then band (lowest first): the order of runs in a merge with bands.</summary>
+    private void OrderRuns()
+    {
+        _runOrder = new int[_groups.Count];
+        for (var g = 0; g < _runOrder.Length; g++)
+        {
+            _runOrder[g] = g;
+        }
+
+        Array.Sort(_runOrder, (a, b) =>
+        {
+            var byPriority = _groups[b].Priority.CompareTo(_groups[a].Priority);
+            return byPriority != 0 ? byPriority : _groups[a].Band.CompareTo(_groups[b].Band);
+        });
     }
 
     private PlanPass.OrderKey KeyOf(Group group, Item item, double agingPerHour, long nowTicks) =>
@@ -446,6 +521,7 @@ internal sealed class QueueOrderIndex
     private void Clear()
     {
         _changed = true;
+        _runOrder = [];
         _given = null;
         _groups.Clear();
         _groupOf.Clear();
