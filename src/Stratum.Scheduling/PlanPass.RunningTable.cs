@@ -72,6 +72,13 @@ internal sealed partial class PlanPass
         private long[] _lastEnd = [];
         private int[] _lastBand = [];
 
+        /// <summary>How many replicas the job has placed, and for the first its node number (-1 when unknown) and device indices held: most jobs have one.</summary>
+        public int[] ReplicaCount { get; private set; } = [];
+
+        public int[] FirstNode { get; private set; } = [];
+
+        public int[] FirstDevices { get; private set; } = [];
+
         /// <summary>What does not change while a job object runs: its request, its replicas' node numbers, the fixed parts of its service.</summary>
         internal sealed class Row(Job job, ReplicaRequest request, int[] nodes, int[] devices)
         {
@@ -209,6 +216,9 @@ internal sealed partial class PlanPass
                     _lastStart[slot] = _lastStart[last];
                     _lastEnd[slot] = _lastEnd[last];
                     _lastBand[slot] = _lastBand[last];
+                    ReplicaCount[slot] = ReplicaCount[last];
+                    FirstNode[slot] = FirstNode[last];
+                    FirstDevices[slot] = FirstDevices[last];
                     _slotOf[Jobs[slot]] = slot;
                 }
 
@@ -237,6 +247,9 @@ internal sealed partial class PlanPass
                 _lastStart = Grow(_lastStart, size);
                 _lastEnd = Grow(_lastEnd, size);
                 _lastBand = Grow(_lastBand, size);
+                ReplicaCount = Grow(ReplicaCount, size);
+                FirstNode = Grow(FirstNode, size);
+                FirstDevices = Grow(FirstDevices, size);
             }
 
             var attempt = job.CurrentAttempt;
@@ -272,6 +285,9 @@ internal sealed partial class PlanPass
 
             Project[slot] = project;
             _slotOf[job] = slot;
+            ReplicaCount[slot] = row.Nodes.Length;
+            FirstNode[slot] = row.Nodes.Length > 0 ? row.Nodes[0] : -1;
+            FirstDevices[slot] = row.Devices.Length > 0 ? row.Devices[0] : 0;
             if (_pass!._service is { } service)
             {
                 if (!row.HasParts)

@@ -963,6 +963,8 @@ internal sealed partial class PlanPass
         var anyPromised = _promised.Count > 0;
 
         var flags = ProjectFlags(table, job, mates);
+        ReplicaRequest? lastGiven = null;
+        var budget = 0;
 
         for (var i = 0; i < table.Count; i++)
         {
@@ -1001,14 +1003,29 @@ internal sealed partial class PlanPass
                 continue;
             }
 
+            // Running jobs share a few requests: the budget is worked out again only when the request changes.
             var given = table.Requests[i];
-            var budget = 0;
-            for (var k = 0; k < given.Types.Count; k++)
+            if (!ReferenceEquals(given, lastGiven))
             {
-                if (given.Types[k] == type)
+                lastGiven = given;
+                budget = 0;
+                for (var k = 0; k < given.Types.Count; k++)
                 {
-                    budget = Math.Max(0, given.Counts[k]);
+                    if (given.Types[k] == type)
+                    {
+                        budget = Math.Max(0, given.Counts[k]);
+                    }
                 }
+            }
+
+            if (table.ReplicaCount[i] == 1)
+            {
+                if (table.FirstNode[i] is var first and >= 0)
+                {
+                    into[offset + first] += Math.Max(budget, table.FirstDevices[i]);
+                }
+
+                continue;
             }
 
             var row = table.Rows[i];
