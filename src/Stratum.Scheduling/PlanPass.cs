@@ -38,7 +38,7 @@ internal sealed partial class PlanPass
     private readonly Dictionary<ShapeKey, (string Reason, IReadOnlyDictionary<string, int> Rejections)> _failed;
     // Per shape, priority and project (or "" when the project makes no difference): the best band at which
     // no victims made room this pass. A worse band has fewer victims and room only shrinks, so it fails too.
-    private readonly Dictionary<(ShapeKey, int Priority, string Project), int> _noPreemption;
+    private readonly Dictionary<(int Shape, int Priority, int Project), int> _noPreemption;
     private readonly HashSet<long> _promised = [];
 
     // The what-if copies of the capacity this pass made (CopyOfIndex), handed to the next pass when it ends.
@@ -97,9 +97,13 @@ internal sealed partial class PlanPass
         _layouts = layouts;
         _scratch = layouts.TakeScratch() ?? new Scratch();
         _requests = _scratch.Requests;
-        if (_requests.Count > Scratch.MaxRequests)
+        // Tables that grow with what a long-lived server sees start again between passes (never during one: the
+        // pass's keys hold their numbers); what is kept by class number goes with them (RequestsCleared).
+        if (_requests.Count > Scratch.MaxRequests || _scratch.ShapeNumbers.Count > Scratch.MaxShapes || _scratch.ProjectNumbers.Count > Scratch.MaxShapes)
         {
             _requests.Clear();
+            _scratch.ShapeNumbers.Clear();
+            _scratch.ProjectNumbers.Clear();
             _scratch.RequestsCleared++;
         }
 
@@ -197,15 +201,64 @@ internal sealed partial class PlanPass
 
         if (jobClass >= known.Length)
         {
-            known = _scratch.ClassRequests = new (ReplicaRequest, string)[Math.Max(jobClass + 1, known.Length * 2)];
+            known = _scratch.ClassRequests = new ClassRequest[Math.Max(jobClass + 1, known.Length * 2)];
         }
 
-        if (known[jobClass].Replica is null)
+        ref var entry = ref known[jobClass];
+        if (entry.Replica is null)
         {
-            known[jobClass] = (CapacityIndex.Request(_requests, job.Spec.Resources), SelectorKey(job.Spec));
+            entry = new ClassRequest { Replica = CapacityIndex.Request(_requests, job.Spec.Resources), Selector = SelectorKey(job.Spec) };
         }
 
-        return known[jobClass];
+        return (entry.Replica, entry.Selector);
+    }
+
+    /// <summary>
+    /// The key of <see cref="_noPreemption"/> for a shape, priority and project (null: any project), in numbers:
+    /// hashing a shape's selector and a project name on each of the 30 preemption questions of a replay's pass
+    /// cost more than the questions that ended there. A job class's numbers are kept beside its request (after
+    /// <see cref="RequestOf"/> for the same class), others looked up.
+    /// </summary>
+    private (int Shape, int Priority, int Project) NoPreemptionKey(ShapeKey shape, int priority, string? project, int jobClass)
+    {
+        var numbers = _scratch.ShapeNumbers;
+        int shapeNumber, projectNumber = -1;
+        if (jobClass >= 0 && jobClass < _scratch.ClassRequests.Length && ReferenceEquals(_scratch.ClassRequests[jobClass].Replica, shape.Replica))
+        {
+            ref var entry = ref _scratch.ClassRequests[jobClass];
+            ref var cached = ref shape.Shadowed ? ref entry.ShadowedShape : ref entry.Shape;
+            if (cached == 0)
+            {
+                cached = Number(numbers, shape) + 1;
+            }
+
+            if (project is not null)
+            {
+                if (entry.Project == 0)
+                {
+                    entry.Project = Number(_scratch.ProjectNumbers, project) + 1;
+                }
+
+                projectNumber = entry.Project - 1;
+            }
+
+            return (cached - 1, priority, projectNumber);
+        }
+
+        shapeNumber = Number(numbers, shape);
+        return (shapeNumber, priority, project is null ? -1 : Number(_scratch.ProjectNumbers, project));
+
+        static int Number<T>(Dictionary<T, int> table, T key)
+            where T : notnull
+        {
+            if (!table.TryGetValue(key, out var number))
+            {
+                number = table.Count;
+                table[key] = number;
+            }
+
+            return number;
+        }
     }
 
     /// <summary>A what-if copy of the pass's capacity, written into a copy an earlier pass is done with when there is one.</summary>
@@ -494,7 +547,7 @@ internal sealed partial class PlanPass
         var (reason, counts) = _failed[shape];
 
         // 3. No room: reclaim quota others borrowed, or preempt lower-priority work, or wait for stops.
-        if (TryMakeRoom(job, replica, shape, withinNominal, band) is { } waitingFor)
+        if (TryMakeRoom(job, replica, shape, withinNominal, band, jobClass) is { } waitingFor)
         {
             Wait(job, position, waitingFor, counts, blocked: false);
             return;
@@ -636,11 +689,17 @@ internal sealed partial class PlanPass
     /// band, youngest (least work lost), highest id; whole gangs; never one started within the cooldown.
     /// Returns the pending reason, or null when nothing helps.
     /// </summary>
-    private string? TryMakeRoom(Job job, ReplicaRequest replica, ShapeKey shape, bool withinNominal, int band)
+    private string? TryMakeRoom(Job job, ReplicaRequest replica, ShapeKey shape, bool withinNominal, int band, int jobClass)
     {
-        if (_preemptors >= _options.MaxPreemptorsPerPass
-            || (_noPreemption.TryGetValue((shape, job.Spec.Priority, job.Spec.Project), out var failedAt) && band >= failedAt)
-            || (_noPreemption.TryGetValue((shape, job.Spec.Priority, ""), out failedAt) && band >= failedAt))
+        if (_preemptors >= _options.MaxPreemptorsPerPass)
+        {
+            return null;
+        }
+
+        var byProject = NoPreemptionKey(shape, job.Spec.Priority, job.Spec.Project, jobClass);
+        var anyProject = byProject with { Project = -1 };
+        if ((_noPreemption.TryGetValue(byProject, out var failedAt) && band >= failedAt)
+            || (_noPreemption.TryGetValue(anyProject, out failedAt) && band >= failedAt))
         {
             return null;
         }
@@ -648,7 +707,7 @@ internal sealed partial class PlanPass
         var mates = withinNominal ? BorrowingMates(job.Spec.Project) : [];
 
         // The candidates depend on the project only through reclaim and guaranteed shares.
-        var key = (shape, job.Spec.Priority, mates.Count > 0 || (_service is not null && AnyCohort()) ? job.Spec.Project : "");
+        var key = mates.Count > 0 || (_service is not null && AnyCohort()) ? byProject : anyProject;
 
         // Most searches cannot succeed: a bound on the room every candidate could give settles them before
         // the victim order is sorted, the capacity copied and placements tried after each release.
@@ -1468,11 +1527,18 @@ internal sealed partial class PlanPass
 
         public Dictionary<ResourceVector, ReplicaRequest> Requests { get; } = [];
 
-        /// <summary>How many times <see cref="Requests"/> started again (its requests are then new objects).</summary>
+        /// <summary>How many times <see cref="Requests"/>, <see cref="ShapeNumbers"/> and <see cref="ProjectNumbers"/> started again (what is kept by class number then goes).</summary>
         public long RequestsCleared { get; set; }
 
         /// <summary>Per job class number, its request and selector key (see <c>RequestOf</c>), for the numbering and request table named beside it.</summary>
-        public (ReplicaRequest Replica, string Selector)[] ClassRequests { get; set; } = [];
+        public ClassRequest[] ClassRequests { get; set; } = [];
+
+        /// <summary>Shapes and projects by number, for the keys of the preemption misses; started again past <see cref="MaxShapes"/>.</summary>
+        public Dictionary<ShapeKey, int> ShapeNumbers { get; } = [];
+
+        public Dictionary<string, int> ProjectNumbers { get; } = new(StringComparer.Ordinal);
+
+        public const int MaxShapes = 65_536;
 
         public object? ClassRequestsFor { get; set; }
 
@@ -1509,7 +1575,7 @@ internal sealed partial class PlanPass
 
         public Dictionary<ShapeKey, (string Reason, IReadOnlyDictionary<string, int> Rejections)> Failed { get; } = [];
 
-        public Dictionary<(ShapeKey, int Priority, string Project), int> NoPreemption { get; } = [];
+        public Dictionary<(int Shape, int Priority, int Project), int> NoPreemption { get; } = [];
 
         public int[] Gain { get; set; } = [];
 
@@ -1524,6 +1590,16 @@ internal sealed partial class PlanPass
     }
 
     internal readonly record struct ShapeKey(ReplicaRequest Replica, int Replicas, string Selector, bool Shadowed);
+
+    /// <summary>What a job class needs for a decision, kept by class number: its request and selector key, and its shape and project numbers plus one (0: not yet).</summary>
+    internal struct ClassRequest
+    {
+        public ReplicaRequest Replica;
+        public string Selector;
+        public int Shape;
+        public int ShadowedShape;
+        public int Project;
+    }
 
     // The id beside the job: reading 100,000 job records again to explain them was a cache miss apiece.
     internal readonly record struct Waiting(Job Job, long JobId, int Position, string Reason, IReadOnlyDictionary<string, int> Rejections, bool Blocked);
