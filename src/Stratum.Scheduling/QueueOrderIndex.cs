@@ -417,7 +417,8 @@ internal sealed class QueueOrderIndex
 
         _changed = true;
         var g = GroupFor(job.Spec.Priority, band, job.Spec.Project);
-        Insert(_groups[g].Items, new Item(key.Ticks, key.Id, job, new JobFacts(_numbers.Of(job, classOf), job.Id, job.Spec.MaxRuntime)));
+        var (number, neutral) = _numbers.Of(job, classOf);
+        Insert(_groups[g].Items, new Item(key.Ticks, key.Id, job, new JobFacts(number, neutral, _groups[g].Slot, job.Id, job.Spec.MaxRuntime)));
         return g;
     }
 
@@ -557,5 +558,61 @@ internal sealed class QueueOrderIndex
         public PlanPass.OrderKey Key = key;
         public int Group = group;
         public int Next = next;
+    }
+}
+
+/// <summary>
+/// Everything a planning decision reads from a job besides its id, queue position, runtime and service band
+/// (see <c>PlanPass.DecisionClass</c>): jobs of one class wait for the same reason.
+/// </summary>
+internal readonly record struct JobClass(string Project, Stratum.Core.Resources.ResourceVector Resources, int Replicas, string Selector, int Priority);
+
+/// <summary>
+/// What the fast path of a planning decision needs of a job: its class number; the number of its class with the
+/// project left out (<see cref="Neutral"/>), which decides for it when its project cannot matter (no cohorts, no
+/// quota); its project's slot in the queue index; its id and max runtime.
+/// </summary>
+internal readonly record struct JobFacts(int Class, int Neutral, int ProjectSlot, long Id, TimeSpan? MaxRuntime);
+
+/// <summary>
+/// Class numbers kept across queues: a class is made of the job's spec alone, and a spec object is shared by
+/// every version of its job, so a job seen in an earlier queue is numbered by one lookup of its spec object
+/// instead of hashing its class again (a replay's queue changes on nearly every pass). A class and the same
+/// class with its project left out share one numbering. Started again once it holds <see cref="MaxSpecs"/>
+/// specs, so a long-lived server's does not grow without bound. Held by one pass at a time, with its index.
+/// </summary>
+internal sealed class ClassNumbers
+{
+    public const int MaxSpecs = 200_000;
+
+    private readonly Dictionary<JobClass, int> _table = [];
+    private readonly Dictionary<JobSpec, (int Class, int Neutral)> _bySpec = new(ReferenceEqualityComparer.Instance);
+
+    public int Count => _table.Count;
+
+    public bool IsFull => _bySpec.Count >= MaxSpecs;
+
+    public (int Class, int Neutral) Of(Job job, Func<Job, JobClass> classOf)
+    {
+        if (_bySpec.TryGetValue(job.Spec, out var numbers))
+        {
+            return numbers;
+        }
+
+        var key = classOf(job);
+        numbers = (Number(key), Number(key with { Project = "" }));
+        _bySpec[job.Spec] = numbers;
+        return numbers;
+    }
+
+    private int Number(JobClass key)
+    {
+        if (!_table.TryGetValue(key, out var id))
+        {
+            id = _table.Count;
+            _table[key] = id;
+        }
+
+        return id;
     }
 }

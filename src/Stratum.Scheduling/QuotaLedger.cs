@@ -115,6 +115,9 @@ internal sealed class QuotaLedger
 
     public bool Exists(string project) => _projects.ContainsKey(project);
 
+    /// <summary>Whether the project exists and has no quota at all: nothing about it can stop or admit a job.</summary>
+    public bool IsUnlimited(string project) => _projects.TryGetValue(project, out var found) && found.Quota.IsUnlimited;
+
     /// <summary>Why the project's quota stops <paramref name="job"/> now, or null; <paramref name="withinNominal"/> says it would stay within its own nominal quota.</summary>
     public string? Problem(Job job, out bool withinNominal)
     {
