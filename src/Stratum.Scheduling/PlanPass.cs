@@ -138,22 +138,23 @@ internal sealed partial class PlanPass
 
     public SchedulingDecisions Run()
     {
-        var (queue, facts, bands, count) = Order();
+        var (longWay, longWayBands, count) = Order();
 
         // Room for the outcomes of the classes numbered so far, so the table does not grow by copies.
         var outcomes = Math.Min(FlatOutcomes, _scratch.Queue.ClassCount * 2L * _blockedBands.Length);
         _decided = _scratch.Decided.Length >= outcomes ? _scratch.Decided : new Outcome[outcomes];
         _waiting.EnsureCapacity(_snapshot.ExplainPending ? count : 0);
+        var queue = _scratch.Queue;
         for (var i = 0; i < count; i++)
         {
-            if (facts is null)
+            if (longWay is not null)
             {
-                DecideFully(queue[i], i + 1, bands[i]);
+                DecideFully(longWay[i], i + 1, longWayBands![i]);
+                continue;
             }
-            else
-            {
-                Decide(queue[i], facts[i], i + 1, bands[i]);
-            }
+
+            queue.At(i, out var job, out var facts, out var band);
+            Decide(job, facts, i + 1, band);
         }
 
         if (_service is not null)
@@ -332,10 +333,10 @@ internal sealed partial class PlanPass
     /// Queue order: effective priority descending, then submit time, then id. Effective priority is
     /// priority - fair-share penalty + aging; with service bands it is priority, then band (least attained
     /// service first), then -penalty + aging. Merged from the kept groups of <see cref="QueueOrderIndex"/>;
-    /// without shortcuts, one sort of every job's key, which the merge must equal. Also each job's band and
-    /// facts, in the same order (facts only with shortcuts, where decisions are repeated by class).
+    /// without shortcuts, one sort of every job's key, which the merge must equal: then the jobs and their bands
+    /// in order, else none (the merged order is read from the index, with each job's facts and band).
     /// </summary>
-    private (Job[] Jobs, JobFacts[]? Facts, int[] Bands, int Count) Order()
+    private (Job[]? LongWay, int[]? LongWayBands, int Count) Order()
     {
         var penalties = _options.FairShare ? FairSharePenalties() : null;
         var nowTicks = _snapshot.Now.UtcTicks;
@@ -365,7 +366,7 @@ internal sealed partial class PlanPass
             }
 
             Array.Sort(keys, jobs);
-            return (jobs, null, [.. keys.Select(k => _service is null ? 0 : k.Band)], jobs.Length);
+            return (jobs, [.. keys.Select(k => _service is null ? 0 : k.Band)], jobs.Length);
         }
 
         var index = _scratch.Queue;
@@ -404,8 +405,7 @@ internal sealed partial class PlanPass
             _neutral[slot] = !_anyCohort.Value && _quota.IsUnlimited(index.Projects[slot]);
         }
 
-        var count = index.Merge(penaltyBySlot, _options.AgingPerHour, nowTicks);
-        return (index.Ordered, index.Facts, index.Bands, count);
+        return (null, null, index.Merge(penaltyBySlot, _options.AgingPerHour, nowTicks));
     }
 
     /// <summary>

@@ -44,18 +44,14 @@ internal sealed class QueueOrderIndex
     // Whether a job joined, left or changed group since the last merge.
     private bool _changed = true;
 
-    // The merged order, and the heap of group heads it is merged from.
-    private Job[] _ordered = [];
-    private JobFacts[] _facts = [];
-    private int[] _bands = [];
+    // The merged order, each position as its group number (high half) and index in the group (low half): one
+    // store per job, where five arrays of jobs, facts and bands were a tenth of a merge. And the heap of group
+    // heads it is merged from.
+    private long[] _orderedAt = [];
     private Head[] _heads = [];
-
-    // Per merged position, the group and item it came from (to check the last merge against new keys).
-    private int[] _orderedGroup = [];
 
     // Group numbers by priority (highest first), then band: the runs a merge with bands goes through in turn.
     private int[] _runOrder = [];
-    private (long Ticks, long Id)[] _orderedKey = [];
     private int _merged;
 
     /// <summary>How many job classes are numbered so far.</summary>
@@ -67,12 +63,16 @@ internal sealed class QueueOrderIndex
     /// <summary>The project names group slots stand for, by slot.</summary>
     public IReadOnlyList<string> Projects => _projects;
 
-    /// <summary>The merged queue (first <see cref="Merge"/>'s count are valid): jobs, their facts, their bands.</summary>
-    public Job[] Ordered => _ordered;
-
-    public JobFacts[] Facts => _facts;
-
-    public int[] Bands => _bands;
+    /// <summary>The job at <paramref name="position"/> of the last merge (below its count), its facts and its band.</summary>
+    public void At(int position, out Job job, out JobFacts facts, out int band)
+    {
+        var at = _orderedAt[position];
+        var group = _groups[(int)(at >> 32)];
+        ref readonly var item = ref System.Runtime.InteropServices.CollectionsMarshal.AsSpan(group.Items)[(int)at];
+        job = item.Job;
+        facts = item.Facts;
+        band = group.Band;
+    }
 
     /// <summary>
     /// Brings the groups up to <paramref name="queued"/>, in submit order when <paramref name="inSubmitOrder"/> says so
@@ -203,7 +203,7 @@ internal sealed class QueueOrderIndex
 
     /// <summary>
     /// Merges the groups into queue order by the pass's keys (<see cref="PlanPass.OrderKey.For"/> with
-    /// <paramref name="penaltyBySlot"/> per project slot, or none); returns how many jobs <see cref="Ordered"/> holds.
+    /// <paramref name="penaltyBySlot"/> per project slot, or none); returns how many jobs it ordered (read them with <see cref="At"/>).
     /// </summary>
     public int Merge(double[]? penaltyBySlot, double agingPerHour, long nowTicks)
     {
@@ -217,14 +217,9 @@ internal sealed class QueueOrderIndex
             return _merged;
         }
 
-        if (_ordered.Length < _count)
+        if (_orderedAt.Length < _count)
         {
-            var size = Math.Max(_count, _ordered.Length * 2);
-            _ordered = new Job[size];
-            _facts = new JobFacts[size];
-            _bands = new int[size];
-            _orderedGroup = new int[size];
-            _orderedKey = new (long, long)[size];
+            _orderedAt = new long[Math.Max(_count, _orderedAt.Length * 2)];
         }
 
         if (_heads.Length < _groups.Count)
@@ -268,9 +263,10 @@ internal sealed class QueueOrderIndex
         var previous = default(PlanPass.OrderKey);
         for (var i = 0; i < _merged; i++)
         {
-            var (ticks, id) = _orderedKey[i];
-            var group = _groups[_orderedGroup[i]];
-            var key = PlanPass.OrderKey.For(group.Priority, _withBands ? group.Band : null, group.Penalty, agingPerHour, nowTicks, ticks, id);
+            var at = _orderedAt[i];
+            var group = _groups[(int)(at >> 32)];
+            var item = group.Items[(int)at];
+            var key = PlanPass.OrderKey.For(group.Priority, _withBands ? group.Band : null, group.Penalty, agingPerHour, nowTicks, item.Ticks, item.Id);
             if (i > 0 && previous.CompareTo(key) >= 0)
             {
                 return false;
@@ -299,10 +295,10 @@ internal sealed class QueueOrderIndex
 
         if (heads == 1)
         {
-            var group = _groups[only];
-            foreach (var item in group.Items)
+            var high = (long)only << 32;
+            for (var k = 0; k < _groups[only].Items.Count; k++)
             {
-                Write(written++, only, group, item);
+                _orderedAt[written++] = high | (uint)k;
             }
 
             return written;
@@ -328,7 +324,7 @@ internal sealed class QueueOrderIndex
         {
             ref var top = ref _heads[0];
             var group = _groups[top.Group];
-            Write(written++, top.Group, group, group.Items[top.Next]);
+            _orderedAt[written++] = ((long)top.Group << 32) | (uint)top.Next;
             if (++top.Next < group.Items.Count)
             {
                 top.Key = KeyOf(group, group.Items[top.Next], agingPerHour, nowTicks);
@@ -342,15 +338,6 @@ internal sealed class QueueOrderIndex
         }
 
         return written;
-    }
-
-    private void Write(int at, int g, Group group, Item item)
-    {
-        _ordered[at] = item.Job;
-        _facts[at] = item.Facts;
-        _orderedGroup[at] = g;
-        _orderedKey[at] = (item.Ticks, item.Id);
-        _bands[at] = group.Band;
     }
 
     private static bool SameRun(Group a, Group b) => a.Priority == b.Priority && a.Band == b.Band;
