@@ -17,9 +17,10 @@ internal sealed class QuotaLedger
     private const int Dimensions = 3;
     private static readonly string[] DimensionNames = ["cpu", "memory", "gpu"];
 
-    private readonly Dictionary<string, Project> _projects = new(StringComparer.Ordinal);
+    // Never changed once built: shared by the passes that see the same project objects (ProjectTable).
+    private readonly Dictionary<string, Project> _projects;
     private readonly Dictionary<string, long[]> _usage = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, List<Project>> _cohorts = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<Project>> _cohorts;
     private readonly Dictionary<(string Project, string Type), int> _typeUsage = [];
     private readonly Dictionary<string, Headroom> _rooms = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Project, long Cpu, long Memory, long Gpus), (string? Problem, bool WithinNominal)> _problems = [];
@@ -29,19 +30,9 @@ internal sealed class QuotaLedger
     /// <param name="memory">Where a policy keeps the last pass's usage: the same running job objects under the same projects use the same quota.</param>
     public QuotaLedger(ClusterSnapshot snapshot, Placement.CapacityIndex.LayoutCache? memory = null)
     {
-        foreach (var project in snapshot.Projects)
-        {
-            if (_projects.TryAdd(project.Name, project) && project.Quota.Cohort is { } cohort)
-            {
-                if (!_cohorts.TryGetValue(cohort, out var members))
-                {
-                    members = [];
-                    _cohorts[cohort] = members;
-                }
-
-                members.Add(project);
-            }
-        }
+        var table = memory is not null && PassShortcuts.Enabled ? memory.ProjectsFor(snapshot.Projects) : ProjectTable.Of(snapshot.Projects);
+        _projects = table.ByName;
+        _cohorts = table.Cohorts;
 
         if (memory is not null && PassShortcuts.Enabled && snapshot.Capacity is { } capacity)
         {
@@ -75,17 +66,22 @@ internal sealed class QuotaLedger
             && capacity.TryChangesSince(kept.Position, out var changes) && kept.Count + Placement.RunningCapacity.Net(changes) == snapshot.Running.Count)
         {
             Load(kept.Usage);
+            var counted = false;
             foreach (var (job, added) in changes)
             {
-                Change(job, added ? 1 : -1);
+                counted |= Change(job, added ? 1 : -1);
             }
+
+            // Starts and stops of projects without a quota count nothing (a replay's are all such): what was
+            // kept still holds, under this version.
+            memory.FollowUsage(new FollowedUsage(capacity, capacity.ChangeCount, snapshot.Running.Count,
+                counted ? Keep(kept.Usage.Projects, []) : kept.Usage with { Version = Version }));
+            return;
         }
-        else
+
+        foreach (var job in snapshot.Running)
         {
-            foreach (var job in snapshot.Running)
-            {
-                Add(job);
-            }
+            Add(job);
         }
 
         memory.FollowUsage(new FollowedUsage(capacity, capacity.ChangeCount, snapshot.Running.Count, Keep([.. snapshot.Projects], [])));
@@ -325,14 +321,15 @@ internal sealed class QuotaLedger
 
     public void Remove(Job job) => Change(job, -1);
 
-    private void Change(Job job, int sign)
+    /// <summary>Counts the job in or out; false when its project has no quota, whose usage is not counted.</summary>
+    private bool Change(Job job, int sign)
     {
         Version++;
         // Usage matters only to projects with a quota; adding vectors for every running job of unlimited
         // projects was most of a replay pass (measured: fifo over the Philly trace).
         if (!_projects.TryGetValue(job.Spec.Project, out var project) || project.Quota.IsUnlimited)
         {
-            return;
+            return false;
         }
 
         var used = Usage(project.Name);
@@ -345,7 +342,7 @@ internal sealed class QuotaLedger
         // Enumerating an empty read-only dictionary still allocates an enumerator; this runs for every running job.
         if (project.Quota.AcceleratorsByType.Count == 0)
         {
-            return;
+            return true;
         }
 
         foreach (var type in project.Quota.AcceleratorsByType.Keys)
@@ -353,6 +350,8 @@ internal sealed class QuotaLedger
             var key = (project.Name, type);
             _typeUsage[key] = _typeUsage.GetValueOrDefault(key) + (sign * job.Spec.Resources.AcceleratorsOf(type) * job.Spec.Replicas);
         }
+
+        return true;
     }
 
     private long[] Usage(string project)
@@ -414,6 +413,39 @@ internal sealed class QuotaLedger
         1 => Quantity.FormatMemory(amount),
         _ => amount.ToString(CultureInfo.InvariantCulture),
     };
+}
+
+/// <summary>
+/// Projects by name and cohort members by cohort, built from a snapshot's projects and shared, never changed, by
+/// every ledger over the very same project objects (a replay's 200,000 passes built them again each time).
+/// </summary>
+internal sealed class ProjectTable
+{
+    private ProjectTable(Project[] projects)
+    {
+        Projects = projects;
+        foreach (var project in projects)
+        {
+            if (ByName.TryAdd(project.Name, project) && project.Quota.Cohort is { } cohort)
+            {
+                if (!Cohorts.TryGetValue(cohort, out var members))
+                {
+                    members = [];
+                    Cohorts[cohort] = members;
+                }
+
+                members.Add(project);
+            }
+        }
+    }
+
+    public Project[] Projects { get; }
+
+    public Dictionary<string, Project> ByName { get; } = new(StringComparer.Ordinal);
+
+    public Dictionary<string, List<Project>> Cohorts { get; } = new(StringComparer.Ordinal);
+
+    public static ProjectTable Of(IReadOnlyList<Project> projects) => new([.. projects]);
 }
 
 /// <summary>Quota usage kept in step with a caller's <see cref="Placement.RunningCapacity"/>: read up to <see cref="Position"/> of its changes, for <see cref="Count"/> running jobs.</summary>

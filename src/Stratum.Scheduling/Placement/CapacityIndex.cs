@@ -174,6 +174,21 @@ internal sealed class CapacityIndex
             Volatile.Write(ref _held, new Kept(layout, [.. running], index));
 
         private QuotaUsage? _usage;
+        private ProjectTable? _projects;
+
+        /// <summary>The project table of the last pass when <paramref name="projects"/> are its very objects, else a new one, kept.</summary>
+        internal ProjectTable ProjectsFor(IReadOnlyList<Project> projects)
+        {
+            var kept = Volatile.Read(ref _projects);
+            if (kept is not null && Same(kept.Projects, projects))
+            {
+                return kept;
+            }
+
+            kept = ProjectTable.Of(projects);
+            Volatile.Write(ref _projects, kept);
+            return kept;
+        }
 
         /// <summary>The quota usage the last pass counted from <paramref name="running"/> under <paramref name="projects"/>, if they were these very objects; never to be changed (copy it).</summary>
         internal QuotaUsage? HeldUsage(IReadOnlyList<Project> projects, IReadOnlyList<Job> running)
