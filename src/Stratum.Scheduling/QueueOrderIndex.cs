@@ -148,8 +148,24 @@ internal sealed class QueueOrderIndex
             _ => default,
         };
         var spanned = span.Length == count;
-        var old = 0;
-        for (var j = 0; j < count; j++)
+
+        // The unchanged front of the queue is copied whole; a queue that did not change at all is left as it is.
+        var same = 0;
+        while (same < count && same < _count && ReferenceEquals(spanned ? span[same] : queued[same], _jobs[same]))
+        {
+            same++;
+        }
+
+        if (same == count && same == _count)
+        {
+            return;
+        }
+
+        Array.Copy(_jobs, _nextJobs, same);
+        Array.Copy(_keys, _nextKeys, same);
+        Array.Copy(_groupAt, _nextGroupAt, same);
+        var old = same;
+        for (var j = same; j < count; j++)
         {
             var job = spanned ? span[j] : queued[j];
             if (old < _count && ReferenceEquals(_jobs[old], job))
