@@ -460,7 +460,7 @@ internal sealed partial class PlanPass
         // By slot, stamped with the epoch they hold for (a tuple-keyed dictionary lookup per queued job cost more).
         var decidedBy = _neutral![facts.ProjectSlot] ? facts.Neutral : facts.Class;
         var slot = ((((long)decidedBy * 2) + (shadowed ? 1 : 0)) * _blockedBands.Length) + band;
-        if (Known(slot) is { } known)
+        if (Known(slot, out var known))
         {
             Wait(job, facts.Id, position, known.Reason, known.Rejections, known.Blocked);
             return;
@@ -491,15 +491,21 @@ internal sealed partial class PlanPass
     // Slots below this live in a flat array; many classes (a queue of all-different jobs) spill into a dictionary.
     private const long FlatOutcomes = 1 << 16;
 
-    private Outcome? Known(long slot)
+    private bool Known(long slot, out Outcome known)
     {
         if (slot < _decided.Length)
         {
-            ref readonly var flat = ref _decided[slot];
-            return flat.Stamp == _epoch + 1 ? flat : null;
+            known = _decided[slot];
+            return known.Stamp == _epoch + 1;
         }
 
-        return slot >= FlatOutcomes && _decidedBeyond.TryGetValue(slot, out var other) && other.Stamp == _epoch + 1 ? other : null;
+        if (slot >= FlatOutcomes && _decidedBeyond.TryGetValue(slot, out known))
+        {
+            return known.Stamp == _epoch + 1;
+        }
+
+        known = default;
+        return false;
     }
 
     /// <summary>A full decision's outcome for a class, valid while <see cref="_epoch"/> + 1 is <paramref name="Stamp"/>.</summary>
