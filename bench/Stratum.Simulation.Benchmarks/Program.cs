@@ -45,11 +45,13 @@ foreach (var name in policies)
 {
     // Bytes allocated by the replay (this thread): allocation per pass was a large share of a replay's time.
     var before = GC.GetAllocatedBytesForCurrentThread();
+    var (gen0, gen2, paused) = (GC.CollectionCount(0), GC.CollectionCount(2), GC.GetTotalPauseDuration());
     var result = Simulator.Run(trace, cluster, SchedulingPolicies.CreateForSimulation(name), new SimulationOptions { RestartCost = restartCost });
     allocated[name] = GC.GetAllocatedBytesForCurrentThread() - before;
     var m = result.Metrics;
     Console.Error.WriteLine($"{name,-12} avg JCT {m.AvgJctSeconds,12:F0} s  median {m.MedianJctSeconds,10:F0}  p95 {m.P95JctSeconds,10:F0}  "
-        + $"queue {m.AvgQueueSeconds,10:F0}  util {m.GpuUtilization:P1}  preemptions {m.Preemptions,6}  passes {m.Passes,7}  wall {m.WallSeconds:F2} s (policy {m.PolicySeconds:F2} s)  restart {m.RestartGpuSeconds:F0} GPU-s  fairness {m.FairnessIndex:F3}  allocated {allocated[name] / 1e6:F0} MB");
+        + $"queue {m.AvgQueueSeconds,10:F0}  util {m.GpuUtilization:P1}  preemptions {m.Preemptions,6}  passes {m.Passes,7}  wall {m.WallSeconds:F2} s (policy {m.PolicySeconds:F2} s)  restart {m.RestartGpuSeconds:F0} GPU-s  fairness {m.FairnessIndex:F3}  allocated {allocated[name] / 1e6:F0} MB"
+        + $"  gc {GC.CollectionCount(0) - gen0} gen0 / {GC.CollectionCount(2) - gen2} gen2, paused {(GC.GetTotalPauseDuration() - paused).TotalSeconds:F2} s");
     runs.Add(m);
 }
 

@@ -41,6 +41,11 @@ internal sealed partial class PlanPass
     private readonly Dictionary<(int Shape, int Priority, int Project), int> _noPreemption;
     private readonly HashSet<long> _promised = [];
 
+    // What the last TakeGang took: node numbers, device indices and (with a shadow) the shadow's amounts, by rank.
+    private readonly List<int> _gangNodes = [];
+    private readonly List<int[]> _gangDevices = [];
+    private readonly List<int[]> _gangShadow = [];
+
     // The what-if copies of the capacity this pass made (CopyOfIndex), handed to the next pass when it ends.
     private readonly List<CapacityIndex> _copies = [];
     private readonly List<StartDecision> _starts = [];
@@ -636,51 +641,72 @@ internal sealed partial class PlanPass
     /// <summary>Places every replica or none; the second and later replicas prefer the rack of the first.</summary>
     private List<ReplicaPlacement>? PlaceGang(CapacityIndex index, Job job, ReplicaRequest replica, CapacityIndex? shadow, out int placed)
     {
+        if (!TakeGang(index, job, replica, shadow, out placed))
+        {
+            return null;
+        }
+
+        var placement = new List<ReplicaPlacement>(placed);
+        for (var rank = 0; rank < placed; rank++)
+        {
+            placement.Add(new ReplicaPlacement(rank, index.Node(_gangNodes[rank]).Name, _gangDevices[rank]));
+        }
+
+        return placement;
+    }
+
+    /// <summary>
+    /// Takes room for every replica or none, as <see cref="PlaceGang"/> places them; the nodes and device indices
+    /// taken are left in <see cref="_gangNodes"/> and <see cref="_gangDevices"/>. Working lists lent by the pass
+    /// (one placement at a time): most placements find no room, and lists and a closure made for each were a sixth
+    /// of what a replay allocated.
+    /// </summary>
+    private bool TakeGang(CapacityIndex index, Job job, ReplicaRequest replica, CapacityIndex? shadow, out int placed)
+    {
         var spec = job.Spec;
-        var placement = new List<ReplicaPlacement>(spec.Replicas);
-        var nodes = new List<int>(spec.Replicas);
-        var shadowTaken = new List<int[]>();
+        _gangNodes.Clear();
+        _gangDevices.Clear();
+        _gangShadow.Clear();
         var rack = -1;
-        Func<int, bool>? extra = shadow is null ? null : n => shadow.HasRoom(n, replica);
         for (var rank = 0; rank < spec.Replicas; rank++)
         {
-            var n = index.Select(replica, spec.NodeSelector, _options.Spread, rack, extra);
+            var n = index.Select(replica, spec.NodeSelector, _options.Spread, rack, shadow);
             if (n < 0)
             {
-                for (var k = 0; k < placement.Count; k++)
+                for (var k = 0; k < _gangNodes.Count; k++)
                 {
-                    index.Release(nodes[k], replica, placement[k].AcceleratorIndices);
-                    shadow?.Release(nodes[k], replica, shadowTaken[k]);
+                    index.Release(_gangNodes[k], replica, _gangDevices[k]);
+                    shadow?.Release(_gangNodes[k], replica, _gangShadow[k]);
                 }
 
                 placed = rank;
-                return null;
+                return false;
             }
 
-            placement.Add(new ReplicaPlacement(rank, index.Node(n).Name, index.Take(n, replica)));
+            _gangDevices.Add(index.Take(n, replica));
             if (shadow is not null)
             {
-                shadowTaken.Add(shadow.TakeAmounts(n, replica));
+                _gangShadow.Add(shadow.TakeAmounts(n, replica));
             }
 
-            nodes.Add(n);
+            _gangNodes.Add(n);
             rack = rank == 0 && spec.Replicas > 1 ? index.RackOf(n) : rack;
         }
 
         placed = spec.Replicas;
-        return placement;
+        return true;
     }
 
     private bool Fits(CapacityIndex index, Job job, ReplicaRequest replica)
     {
-        if (PlaceGang(index, job, replica, null, out _) is not { } placement)
+        if (!TakeGang(index, job, replica, null, out _))
         {
             return false;
         }
 
-        foreach (var replicaPlacement in placement)
+        for (var k = 0; k < _gangNodes.Count; k++)
         {
-            index.Release(index.IndexOf(replicaPlacement.Node), replica, replicaPlacement.AcceleratorIndices);
+            index.Release(_gangNodes[k], replica, _gangDevices[k]);
         }
 
         return true;
@@ -817,7 +843,7 @@ internal sealed partial class PlanPass
         // Promise the room: nobody else in this pass may take what the job's future placement uses.
         _preemptors++;
         _epoch++;
-        PlaceGang(future!, job, replica, null, out _);
+        TakeGang(future!, job, replica, null, out _);
         _index.RestrictTo(future!);
         _indexChanges++;
         foreach (var gone in waitedFor.Concat(victims))
@@ -1224,7 +1250,7 @@ internal sealed partial class PlanPass
         {
             var endedReplica = CapacityIndex.Request(_requests, ended.Spec.Resources);
             timeline.Release(ended, endedReplica);
-            if (FreesRoomFor(timeline, ended.CurrentAttempt?.Placement ?? [], replica, job.Spec) && PlaceGang(timeline, job, replica, null, out _) is not null)
+            if (FreesRoomFor(timeline, ended.CurrentAttempt?.Placement ?? [], replica, job.Spec) && TakeGang(timeline, job, replica, null, out _))
             {
                 return new Reservation(job.Id, end, ended.Id, timeline);
             }

@@ -614,27 +614,32 @@ internal sealed class CapacityIndex
     /// The best node for one replica, or -1: the fewest accelerators left of the replica's first type
     /// (the most with <paramref name="spread"/>), then name; a CPU-only replica prefers nodes without
     /// accelerators, then the least CPU left. A node in <paramref name="preferRack"/> (when not -1) wins
-    /// over a tighter fit elsewhere. <paramref name="extra"/> can veto a node (backfill keeps reserved room).
+    /// over a tighter fit elsewhere. A node must also have room for the replica in <paramref name="shadow"/>,
+    /// when given (backfill keeps reserved room).
     /// </summary>
-    public int Select(ReplicaRequest replica, IReadOnlyDictionary<string, string> selector, bool spread, int preferRack, Func<int, bool>? extra)
+    public int Select(ReplicaRequest replica, IReadOnlyDictionary<string, string> selector, bool spread, int preferRack, CapacityIndex? shadow)
     {
         if (preferRack >= 0)
         {
-            var inRack = Select(replica, selector, spread, n => _rack[n] == preferRack && (extra is null || extra(n)));
+            var inRack = Select(replica, selector, spread, preferRack, shadow, inRackOnly: true);
             if (inRack >= 0)
             {
                 return inRack;
             }
         }
 
-        return Select(replica, selector, spread, extra);
+        return Select(replica, selector, spread, preferRack, shadow, inRackOnly: false);
     }
 
-    private int Select(ReplicaRequest replica, IReadOnlyDictionary<string, string> selector, bool spread, Func<int, bool>? extra)
+    // Parameters rather than a filter delegate: a closure per placement was a large share of a replay's allocation.
+    private bool Allowed(int n, ReplicaRequest replica, int rack, CapacityIndex? shadow, bool inRackOnly) =>
+        (!inRackOnly || _rack[n] == rack) && (shadow is null || shadow.HasRoom(n, replica));
+
+    private int Select(ReplicaRequest replica, IReadOnlyDictionary<string, string> selector, bool spread, int rack, CapacityIndex? shadow, bool inRackOnly)
     {
         if (replica.Types.Count == 0 || _buckets is null)
         {
-            return Scan(replica, selector, spread, extra);
+            return Scan(replica, selector, spread, rack, shadow, inRackOnly);
         }
 
         if (!_typeIndex.TryGetValue(replica.Types[0], out var t))
@@ -653,7 +658,7 @@ internal sealed class CapacityIndex
                 for (var bits = rows[row + w]; bits != 0; bits &= bits - 1)
                 {
                     var n = (w << 6) + BitOperations.TrailingZeroCount(bits);
-                    if (Reject(n, replica, selector) is null && (extra is null || extra(n)))
+                    if (Reject(n, replica, selector) is null && Allowed(n, replica, rack, shadow, inRackOnly))
                     {
                         return n;
                     }
@@ -664,14 +669,14 @@ internal sealed class CapacityIndex
         return -1;
     }
 
-    private int Scan(ReplicaRequest replica, IReadOnlyDictionary<string, string> selector, bool spread, Func<int, bool>? extra)
+    private int Scan(ReplicaRequest replica, IReadOnlyDictionary<string, string> selector, bool spread, int rack, CapacityIndex? shadow, bool inRackOnly)
     {
         var best = -1;
         long bestLeft = 0;
         long bestCpu = 0;
         for (var n = 0; n < _nodes.Length; n++)
         {
-            if (Reject(n, replica, selector) is not null || (extra is not null && !extra(n)))
+            if (Reject(n, replica, selector) is not null || !Allowed(n, replica, rack, shadow, inRackOnly))
             {
                 continue;
             }
