@@ -50,6 +50,20 @@ internal sealed class QueueOrderIndex
     private long[] _orderedAt = [];
     private Head[] _heads = [];
 
+    // The last merge by position (group, submit ticks, id), and what came and went since (by job id): a merge
+    // starts from the last one when few jobs moved (nearly every pass of a replay) and its survivors still
+    // ascend under the new keys, instead of merging every group again.
+    private (int Group, long Ticks, long Id)[] _mergedItems = [];
+    private (int Group, long Ticks, long Id)[] _nextMerged = [];
+    private readonly List<long> _gone = [];
+    private readonly Dictionary<long, (int Group, long Ticks)> _came = [];
+    private (PlanPass.OrderKey Key, int Group, long Ticks, long Id)[] _cameOrdered = [];
+    private int[] _cursor = [];
+    private bool _lastMergeUsable;
+
+    // Past this many jobs come or gone, a merge of every group is cheaper than checking the last one.
+    private const int MaxMoved = 8;
+
     // Group numbers by priority (highest first), then band: the runs a merge with bands goes through in turn.
     private int[] _runOrder = [];
     private int _merged;
@@ -235,7 +249,23 @@ internal sealed class QueueOrderIndex
 
         if (_orderedAt.Length < _count)
         {
-            _orderedAt = new long[Math.Max(_count, _orderedAt.Length * 2)];
+            var size = Math.Max(_count, _orderedAt.Length * 2);
+            _orderedAt = new long[size];
+            var last = new (int, long, long)[size];
+            Array.Copy(_mergedItems, last, _merged);
+            _mergedItems = last;
+            _nextMerged = new (int, long, long)[size];
+        }
+
+        var fromLast = _lastMergeUsable && _gone.Count <= MaxMoved && _came.Count <= MaxMoved ? MergeFromLast(agingPerHour, nowTicks) : -1;
+        _gone.Clear();
+        _came.Clear();
+        _lastMergeUsable = true;
+        if (fromLast >= 0)
+        {
+            _changed = false;
+            _merged = fromLast;
+            return fromLast;
         }
 
         if (_heads.Length < _groups.Count)
@@ -279,10 +309,9 @@ internal sealed class QueueOrderIndex
         var previous = default(PlanPass.OrderKey);
         for (var i = 0; i < _merged; i++)
         {
-            var at = _orderedAt[i];
-            var group = _groups[(int)(at >> 32)];
-            var item = group.Items[(int)at];
-            var key = PlanPass.OrderKey.For(group.Priority, _withBands ? group.Band : null, group.Penalty, agingPerHour, nowTicks, item.Ticks, item.Id);
+            var (g, ticks, id) = _mergedItems[i];
+            var group = _groups[g];
+            var key = PlanPass.OrderKey.For(group.Priority, _withBands ? group.Band : null, group.Penalty, agingPerHour, nowTicks, ticks, id);
             if (i > 0 && previous.CompareTo(key) >= 0)
             {
                 return false;
@@ -292,6 +321,109 @@ internal sealed class QueueOrderIndex
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// The last merge without the jobs gone since, with the jobs come since put in at their keys' places: the
+    /// order a merge of every group gives when what stayed still ascends under the new keys (checked here, one
+    /// key and comparison per job), since what came is sorted by key and each group's jobs stay in its order.
+    /// Returns the count, or -1 when what stayed no longer ascends (penalties moved a project past another).
+    /// </summary>
+    private int MergeFromLast(double agingPerHour, long nowTicks)
+    {
+        if (_cursor.Length < _groups.Count)
+        {
+            _cursor = new int[Math.Max(_groups.Count, _cursor.Length * 2)];
+        }
+
+        Array.Clear(_cursor, 0, _groups.Count);
+        if (_cameOrdered.Length < _came.Count)
+        {
+            _cameOrdered = new (PlanPass.OrderKey, int, long, long)[MaxMoved];
+        }
+
+        var came = 0;
+        foreach (var (id, (g, ticks)) in _came)
+        {
+            _cameOrdered[came++] = (KeyOf(_groups[g], ticks, id, agingPerHour, nowTicks), g, ticks, id);
+        }
+
+        // Keys are unique (the id breaks ties), so sorting by key alone is the order.
+        Array.Sort(_cameOrdered, 0, came, CameOrder.Instance);
+
+        var written = 0;
+        var next = 0;
+        var previous = default(PlanPass.OrderKey);
+        var any = false;
+        for (var i = 0; i < _merged; i++)
+        {
+            var (g, ticks, id) = _mergedItems[i];
+            if (Gone(id))
+            {
+                continue;
+            }
+
+            var key = KeyOf(_groups[g], ticks, id, agingPerHour, nowTicks);
+            if (any && previous.CompareTo(key) >= 0)
+            {
+                return -1;
+            }
+
+            while (next < came && _cameOrdered[next].Key.CompareTo(key) < 0)
+            {
+                written = Place(written, _cameOrdered[next].Group, _cameOrdered[next].Ticks, _cameOrdered[next].Id);
+                next++;
+            }
+
+            written = Place(written, g, ticks, id);
+            previous = key;
+            any = true;
+        }
+
+        for (; next < came; next++)
+        {
+            written = Place(written, _cameOrdered[next].Group, _cameOrdered[next].Ticks, _cameOrdered[next].Id);
+        }
+
+        if (written != _count)
+        {
+            return -1;
+        }
+
+        (_mergedItems, _nextMerged) = (_nextMerged, _mergedItems);
+        return written;
+    }
+
+    private bool Gone(long id)
+    {
+        foreach (var gone in _gone)
+        {
+            if (gone == id)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    // Within a group the merged order is the group's order, so the k-th of a group's jobs placed is its k-th item.
+    private int Place(int at, int g, long ticks, long id)
+    {
+        _nextMerged[at] = (g, ticks, id);
+        _orderedAt[at] = ((long)g << 32) | (uint)_cursor[g]++;
+        return at + 1;
+    }
+
+    private PlanPass.OrderKey KeyOf(Group group, long ticks, long id, double agingPerHour, long nowTicks) =>
+        PlanPass.OrderKey.For(group.Priority, _withBands ? group.Band : null, group.Penalty, agingPerHour, nowTicks, ticks, id);
+
+    private sealed class CameOrder : IComparer<(PlanPass.OrderKey Key, int Group, long Ticks, long Id)>
+    {
+        public static readonly CameOrder Instance = new();
+
+        public int Compare((PlanPass.OrderKey Key, int Group, long Ticks, long Id) x, (PlanPass.OrderKey Key, int Group, long Ticks, long Id) y) =>
+            x.Key.CompareTo(y.Key);
     }
 
     /// <summary>Merges the groups <see cref="_runOrder"/>[<paramref name="from"/>..<paramref name="to"/>) into the order from position <paramref name="written"/>.</summary>
@@ -312,8 +444,10 @@ internal sealed class QueueOrderIndex
         if (heads == 1)
         {
             var high = (long)only << 32;
-            for (var k = 0; k < _groups[only].Items.Count; k++)
+            var items = _groups[only].Items;
+            for (var k = 0; k < items.Count; k++)
             {
+                _mergedItems[written] = (only, items[k].Ticks, items[k].Id);
                 _orderedAt[written++] = high | (uint)k;
             }
 
@@ -340,6 +474,8 @@ internal sealed class QueueOrderIndex
         {
             ref var top = ref _heads[0];
             var group = _groups[top.Group];
+            var next = group.Items[top.Next];
+            _mergedItems[written] = (top.Group, next.Ticks, next.Id);
             _orderedAt[written++] = ((long)top.Group << 32) | (uint)top.Next;
             if (++top.Next < group.Items.Count)
             {
@@ -420,6 +556,7 @@ internal sealed class QueueOrderIndex
 
         _changed = true;
         var g = GroupFor(job.Spec.Priority, band, job.Spec.Project);
+        _came[key.Id] = (g, key.Ticks);
         var (number, neutral) = _numbers.Of(job, classOf);
         Insert(_groups[g].Items, new Item(key.Ticks, key.Id, job, new JobFacts(number, neutral, _groups[g].Slot, job.Id, job.Spec.MaxRuntime)));
         return g;
@@ -428,8 +565,23 @@ internal sealed class QueueOrderIndex
     private void Remove(int old)
     {
         _changed = true;
+        Went(_keys[old].Id);
         var items = _groups[_groupAt[old]].Items;
         items.RemoveAt(Position(items, _keys[old]));
+    }
+
+    // A job that left its place in the last merge (ids are unique in a queue); one that came since and leaves again was never in it.
+    private void Went(long id)
+    {
+        _came.Remove(id);
+        if (_gone.Count <= MaxMoved)
+        {
+            _gone.Add(id);
+        }
+        else
+        {
+            _lastMergeUsable = false;
+        }
     }
 
     /// <summary>Moves jobs whose promotion is due to band 0 of their priority and project.</summary>
@@ -453,6 +605,8 @@ internal sealed class QueueOrderIndex
             Insert(_groups[to].Items, item);
             _groupAt[found] = to;
             _changed = true;
+            Went(item.Id);
+            _came[item.Id] = (to, item.Ticks);
         }
     }
 
@@ -525,6 +679,10 @@ internal sealed class QueueOrderIndex
     private void Clear()
     {
         _changed = true;
+        _lastMergeUsable = false;
+        _merged = 0;
+        _gone.Clear();
+        _came.Clear();
         _runOrder = [];
         _given = null;
         _groups.Clear();
