@@ -1074,28 +1074,38 @@ internal sealed partial class PlanPass
         ReplicaRequest? lastGiven = null;
         var budget = 0;
 
-        for (var i = 0; i < table.Count; i++)
+        // The columns once, as spans: this loop runs over every running job once per pass.
+        var count = table.Count;
+        ReadOnlySpan<bool> stopping = table.Stopping.AsSpan(0, count);
+        ReadOnlySpan<bool> ripe = table.Ripe.AsSpan(0, count);
+        ReadOnlySpan<bool> preemptible = table.Preemptible.AsSpan(0, count);
+        ReadOnlySpan<int> priorities = table.Priority.AsSpan(0, count);
+        ReadOnlySpan<int> projects = table.Project.AsSpan(0, count);
+        ReadOnlySpan<int> replicas = table.ReplicaCount.AsSpan(0, count);
+        ReadOnlySpan<int> firstNodes = table.FirstNode.AsSpan(0, count);
+        ReadOnlySpan<int> firstDevices = table.FirstDevices.AsSpan(0, count);
+        for (var i = 0; i < count; i++)
         {
             int[] into;
             var offset = 0;
-            if (table.Stopping[i])
+            if (stopping[i])
             {
                 into = always;
             }
             else
             {
                 // The walk's filter (mates, lower priority, a worse band of its own priority) with the band left to the question.
-                if (!table.Ripe[i])
+                if (!ripe[i])
                 {
                     continue;
                 }
 
-                var flag = flags[table.Project[i]];
-                if ((flag & 1) != 0 || (table.Preemptible[i] && table.Priority[i] < priority))
+                var flag = flags[projects[i]];
+                if ((flag & 1) != 0 || (preemptible[i] && priorities[i] < priority))
                 {
                     into = always;
                 }
-                else if (table.Preemptible[i] && table.Priority[i] == priority && (flag & 2) != 0)
+                else if (preemptible[i] && priorities[i] == priority && (flag & 2) != 0)
                 {
                     into = byBand;
                     offset = table.BandAt(i) * nodes;
@@ -1126,11 +1136,11 @@ internal sealed partial class PlanPass
                 }
             }
 
-            if (table.ReplicaCount[i] == 1)
+            if (replicas[i] == 1)
             {
-                if (table.FirstNode[i] is var first and >= 0)
+                if (firstNodes[i] is var first and >= 0)
                 {
-                    into[offset + first] += Math.Max(budget, table.FirstDevices[i]);
+                    into[offset + first] += Math.Max(budget, firstDevices[i]);
                 }
 
                 continue;
