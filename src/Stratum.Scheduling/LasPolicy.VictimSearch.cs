@@ -74,6 +74,14 @@ public sealed partial class LasPolicy
         // Gangs: the sum of _exact over every node, kept as stale nodes are counted again.
         private int _exactTotal;
 
+        // Copies of the pass's nodes a search made, by node, given back when it ends for the next search to
+        // write over: a search copies a node for each victim it releases there, millions over a replay.
+        private List<NodeFree>?[] _spares = [];
+        private readonly List<(int Node, NodeFree Copy)> _lent = [];
+
+        // Spare copies kept per node: a search holds at most a few copies of one node at once.
+        private const int MaxSparesPerNode = 4;
+
         public VictimSearch(LasPolicy policy, QueuePass pass, Func<int, IEnumerable<(Job Job, int Queue)>> worseThan, Func<Job, bool> isRipe, LasRunningIndex? running)
         {
             _policy = policy;
@@ -108,6 +116,7 @@ public sealed partial class LasPolicy
                 _rejects = new bool[count];
                 _withReleased = new NodeFree?[count];
                 _sparedMark = new int[count];
+                _spares = new List<NodeFree>?[count];
             }
         }
 
@@ -179,6 +188,17 @@ public sealed partial class LasPolicy
                 }
 
                 _touched.Clear();
+                foreach (var (n, copy) in _lent)
+                {
+                    var spares = _spares[n] ??= [];
+                    if (spares.Count < MaxSparesPerNode)
+                    {
+                        spares.Add(copy);
+                    }
+                }
+
+                _lent.Clear();
+                _candidateNodes.Clear();
                 _acceptingNodes.Clear();
                 _chosen.Clear();
                 _staleNodes.Clear();
@@ -269,8 +289,10 @@ public sealed partial class LasPolicy
                 chosen.Add(candidate);
                 released += QueuePass.Accelerators(candidate.Spec);
                 var perReplica = CountOf(candidate, type);
-                foreach (var replica in candidate.CurrentAttempt?.Placement ?? [])
+                var candidatePlacement = candidate.CurrentAttempt?.Placement ?? [];
+                for (var at = 0; at < candidatePlacement.Count; at++)
                 {
+                    var replica = candidatePlacement[at];
                     if (!_nodeIndex.TryGetValue(replica.Node, out var n))
                     {
                         continue;
@@ -331,8 +353,10 @@ public sealed partial class LasPolicy
                 chosen.RemoveAt(i);
                 released -= without;
                 var perReplica = CountOf(spared, type);
-                foreach (var replica in spared.CurrentAttempt?.Placement ?? [])
+                var sparedPlacement = spared.CurrentAttempt?.Placement ?? [];
+                for (var at = 0; at < sparedPlacement.Count; at++)
                 {
+                    var replica = sparedPlacement[at];
                     if (!_nodeIndex.TryGetValue(replica.Node, out var n) || _replicasOn[n] is not { } on)
                     {
                         continue;
@@ -372,8 +396,9 @@ public sealed partial class LasPolicy
                     promised.Release(victim);
                 }
 
-                pass.Placer.PlaceGang(promised, job.Spec);
+                pass.Placer.PlaceGang(promised, job.Spec, countRejections: false);
                 pass.Free.RestrictTo(promised);
+                promised.Recycle();
             }
 
             return [.. chosen];
@@ -411,15 +436,17 @@ public sealed partial class LasPolicy
                 return false;
             }
 
+            // Only that node differs from the pass's free capacity once its victims are released and the
+            // replica taken, so it alone is worked on and restricted (no copy of the whole capacity).
             var node = _candidates[best];
-            var promised = _pass.Free.Clone();
+            var promised = CopyOfNode(node);
             foreach (var (victim, replica) in _replicasOn[node]!)
             {
-                promised.Release(victim.Spec.Resources, [replica]);
+                promised.Release(victim.Spec.Resources, replica.AcceleratorIndices);
             }
 
-            promised.Take(node, request);
-            _pass.Free.RestrictTo(promised);
+            promised.Take(request, collect: false);
+            _pass.Free.RestrictTo(node, promised);
             _policy.NarrowPromises++;
             return true;
         }
@@ -447,8 +474,10 @@ public sealed partial class LasPolicy
                 _stamp = 1;
             }
 
-            foreach (var replica in victim.CurrentAttempt?.Placement ?? [])
+            var victimPlacement = victim.CurrentAttempt?.Placement ?? [];
+            for (var at = 0; at < victimPlacement.Count; at++)
             {
+                var replica = victimPlacement[at];
                 if (_nodeIndex.TryGetValue(replica.Node, out var n) && _sparedMark[n] != _stamp)
                 {
                     _sparedMark[n] = _stamp;
@@ -639,7 +668,7 @@ public sealed partial class LasPolicy
                 return kept;
             }
 
-            var node = _pass.Free.Nodes[n].Clone();
+            var node = CopyOfNode(n);
             foreach (var (victim, replica) in _replicasOn[n] ?? [])
             {
                 if (!ReferenceEquals(victim, skip))
@@ -654,6 +683,21 @@ public sealed partial class LasPolicy
             }
 
             return node;
+        }
+
+        // A working copy of node n of the pass, written over a spare one when there is one; given back when the search ends.
+        private NodeFree CopyOfNode(int n)
+        {
+            NodeFree? reuse = null;
+            if (_spares[n] is { Count: > 0 } spares)
+            {
+                reuse = spares[^1];
+                spares.RemoveAt(spares.Count - 1);
+            }
+
+            var copy = _pass.Free.Nodes[n].CopyInto(reuse);
+            _lent.Add((n, copy));
+            return copy;
         }
 
         private int[] WorseThan(string type, int queue)
@@ -693,8 +737,10 @@ public sealed partial class LasPolicy
                 return;
             }
 
-            foreach (var replica in victim.CurrentAttempt?.Placement ?? [])
+            var victimPlacement = victim.CurrentAttempt?.Placement ?? [];
+            for (var at = 0; at < victimPlacement.Count; at++)
             {
+                var replica = victimPlacement[at];
                 if (_nodeIndex.TryGetValue(replica.Node, out var n))
                 {
                     for (var q = 0; q < victimQueue; q++)

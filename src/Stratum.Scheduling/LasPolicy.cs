@@ -306,7 +306,11 @@ public sealed partial class LasPolicy(LasOptions options) : ISchedulingPolicy
         int[] victimGpusInQueue;
         if (running is not null)
         {
-            running.WakeForCrossings(index.BestQueue, WakeAt);
+            if (running.EarliestCrossing(index.BestQueue) is { } crossing)
+            {
+                WakeAt(crossing);
+            }
+
             freeGpus = running.FreeGpus;
             victimGpusInQueue = CopyOf(running.VictimGpus, ref _victimGpusScratch);
             victims = null;
@@ -342,7 +346,8 @@ public sealed partial class LasPolicy(LasOptions options) : ISchedulingPolicy
         victims?.Sort(BetterFirst);
         victims?.Reverse();
         freeGpus = FreeAccelerators(pass);
-        var preempted = new List<Job>();
+        var preempted = _preemptedScratch;
+        preempted.Clear();
 
         // Victims worst first (deepest queue, then latest submission), as ChooseVictims walks them.
         List<Ranked> VictimList() => victims ??= [.. running!.WorseThan(-1).Select(v => new Ranked(v.Job, v.Queue))];
@@ -409,7 +414,7 @@ public sealed partial class LasPolicy(LasOptions options) : ISchedulingPolicy
 
         // The counting victim search; the reference policy of the tests keeps the placing one.
         var search = PlaceEveryVictimTrial ? null : running is not null
-            ? SearchFor(pass, running.WorseThan, running.IsRipe, running)
+            ? SearchFor(pass, RunningWorseThan(running), RunningIsRipe(running), running)
             : SearchFor(pass, q => victims!.TakeWhile(v => v.Queue > q).Select(v => (v.Job, v.Queue)), v => IsRipeAt(v, now), null);
 
         // Shapes that could neither start nor take victims' GPUs at some level: at a worse level there
@@ -436,7 +441,7 @@ public sealed partial class LasPolicy(LasOptions options) : ISchedulingPolicy
                 return LasQueueIndex.Visit.Started;
             }
 
-            List<Job> chosen = [];
+            var chosen = NoVictims;
             if (Reclaimable(queue) > 0 && !CannotTakeVictims(needs, queue))
             {
                 if (search?.Choose(job, queue) is { } found)
@@ -502,7 +507,9 @@ public sealed partial class LasPolicy(LasOptions options) : ISchedulingPolicy
         }
 
         index.Preempted(preempted);
-        return pass.Decisions(wake);
+        var decisions = pass.Decisions(wake);
+        pass.Free.Recycle();
+        return decisions;
     }
 
     /// <summary>
@@ -561,6 +568,12 @@ public sealed partial class LasPolicy(LasOptions options) : ISchedulingPolicy
     private DateTimeOffset?[] _firstRipeScratch = [];
     private readonly HashSet<(Core.Resources.ResourceVector, int)> _exhausted = [];
 
+    // The victims an indexed pass took, handed to the queue index at its end (which copies them); reused from pass to pass.
+    private readonly List<Job> _preemptedScratch = [];
+
+    // No victims (never added to): a visit that takes none allocates no list.
+    private static readonly List<Job> NoVictims = [];
+
     private static int[] CopyOf(int[] source, ref int[] scratch)
     {
         if (scratch.Length != source.Length)
@@ -574,6 +587,24 @@ public sealed partial class LasPolicy(LasOptions options) : ISchedulingPolicy
 
     // The victim search of the last indexed pass, whose per-node scratch the next pass reuses (under _gate).
     private VictimSearch? _search;
+
+    // The running index's victim walk and ripeness as delegates, made once per index rather than on every pass (under _gate).
+    private (LasRunningIndex Index, Func<int, IEnumerable<(Job Job, int Queue)>> WorseThan, Func<Job, bool> IsRipe)? _runningDelegates;
+
+    private Func<int, IEnumerable<(Job Job, int Queue)>> RunningWorseThan(LasRunningIndex running) => RunningDelegates(running).WorseThan;
+
+    private Func<Job, bool> RunningIsRipe(LasRunningIndex running) => RunningDelegates(running).IsRipe;
+
+    private (LasRunningIndex Index, Func<int, IEnumerable<(Job Job, int Queue)>> WorseThan, Func<Job, bool> IsRipe) RunningDelegates(LasRunningIndex running)
+    {
+        if (_runningDelegates is not { } kept || !ReferenceEquals(kept.Index, running))
+        {
+            kept = (running, running.WorseThan, running.IsRipe);
+            _runningDelegates = kept;
+        }
+
+        return kept;
+    }
 
     private VictimSearch SearchFor(QueuePass pass, Func<int, IEnumerable<(Job Job, int Queue)>> worseThan, Func<Job, bool> isRipe, LasRunningIndex? running)
     {
@@ -612,46 +643,25 @@ public sealed partial class LasPolicy(LasOptions options) : ISchedulingPolicy
     private static int FreeAccelerators(QueuePass pass)
     {
         var free = 0;
-        foreach (var node in pass.Free.Nodes)
+        foreach (var node in pass.Free.NodeSpan)
         {
             if (node.Node.State == Core.Cluster.NodeState.Ready)
             {
-                free += AllFreeAccelerators(node);
+                free += node.AllFreeAccelerators;
             }
         }
 
         return free;
     }
 
+    // The accelerators free on any node of every type. Counted on every visit of a pass, so over the nodes'
+    // array and their slots rather than through the list and type-name interfaces.
     private static int FreeAcceleratorsAnyState(FreeCapacity free)
     {
         var count = 0;
-        foreach (var node in free.Nodes)
+        foreach (var node in free.NodeSpan)
         {
-            count += AllFreeAccelerators(node);
-        }
-
-        return count;
-    }
-
-    // The node's free accelerators of every type. Counted on every visit of a pass: enumerating the
-    // types as an IEnumerable allocated an enumerator per node each time (gigabytes over a LAS replay).
-    private static int AllFreeAccelerators(NodeFree node)
-    {
-        var count = 0;
-        if (node.AcceleratorTypes is IReadOnlyList<string> types)
-        {
-            for (var t = 0; t < types.Count; t++)
-            {
-                count += node.FreeAccelerators(types[t]);
-            }
-
-            return count;
-        }
-
-        foreach (var type in node.AcceleratorTypes)
-        {
-            count += node.FreeAccelerators(type);
+            count += node.AllFreeAccelerators;
         }
 
         return count;
@@ -815,7 +825,7 @@ public sealed partial class LasPolicy(LasOptions options) : ISchedulingPolicy
             promised.Release(victim);
         }
 
-        pass.Placer.PlaceGang(promised, job.Spec);
+        pass.Placer.PlaceGang(promised, job.Spec, countRejections: false);
         pass.Free.RestrictTo(promised);
         return chosen;
     }
@@ -855,8 +865,10 @@ public sealed partial class LasPolicy(LasOptions options) : ISchedulingPolicy
         var count = 0;
         foreach (var victim in victims)
         {
-            foreach (var placed in victim.CurrentAttempt?.Placement ?? [])
+            var victimPlacement = victim.CurrentAttempt?.Placement ?? [];
+            for (var at = 0; at < victimPlacement.Count; at++)
             {
+                var placed = victimPlacement[at];
                 if (seen.Add(placed.Node) && free.Find(placed.Node) is { } node)
                 {
                     count += ReplicasFit(placer, node, replica, most);
@@ -900,8 +912,10 @@ public sealed partial class LasPolicy(LasOptions options) : ISchedulingPolicy
 
     private static bool AcceptsOnNodesOf(Placer placer, FreeCapacity free, ReplicaRequest replica, Job victim)
     {
-        foreach (var placed in victim.CurrentAttempt?.Placement ?? [])
+        var victimPlacement = victim.CurrentAttempt?.Placement ?? [];
+        for (var at = 0; at < victimPlacement.Count; at++)
         {
+            var placed = victimPlacement[at];
             if (free.Find(placed.Node) is { } node && placer.Accepts(node, replica))
             {
                 return true;

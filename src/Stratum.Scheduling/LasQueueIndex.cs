@@ -238,11 +238,11 @@ internal sealed class LasQueueIndex
     }
 
     /// <summary>Jobs the pass just walked preempted: the caller requeues them, and the next advance adds them back.</summary>
-    public void Preempted(IEnumerable<Job> victims)
+    public void Preempted(IReadOnlyList<Job> victims)
     {
-        foreach (var victim in victims)
+        for (var i = 0; i < victims.Count; i++)
         {
-            _preemptedLastPass.Add((victim.SubmittedAt, victim.Id));
+            _preemptedLastPass.Add((victims[i].SubmittedAt, victims[i].Id));
         }
     }
 

@@ -53,9 +53,9 @@ internal sealed class LasRunningIndex
     private readonly TimeSpan _minRun;
     private readonly int _queues;
     private readonly Dictionary<Job, Entry> _byJob = new(ReferenceEqualityComparer.Instance);
-    private readonly SortedSet<Entry>[] _victims;
-    private readonly SortedSet<Entry>[] _crossing;
-    private readonly SortedSet<Entry>[] _unripe;
+    private readonly SortedEntries[] _victims;
+    private readonly SortedEntries[] _crossing;
+    private readonly SortedEntries[] _unripe;
     private readonly PriorityQueue<(Entry Entry, int Version), DateTimeOffset> _checks = new();
     private readonly Dictionary<string, int[][]> _worse = new(StringComparer.Ordinal);
     private readonly List<Entry> _gone = [];
@@ -261,15 +261,20 @@ internal sealed class LasRunningIndex
 
     /// <summary>
     /// As the plain walk asks for a pass at every threshold a preemptible running job of
-    /// <paramref name="bestWaitingQueue"/> or worse will cross: the earliest of those times.
+    /// <paramref name="bestWaitingQueue"/> or worse will cross: the earliest of those times (all after
+    /// now), or null. One time rather than a callback per level: the caller keeps the earliest anyway,
+    /// and a delegate per pass showed in what a replay allocates.
     /// </summary>
-    public void WakeForCrossings(int bestWaitingQueue, Action<DateTimeOffset> wakeAt)
+    public DateTimeOffset? EarliestCrossing(int bestWaitingQueue)
     {
+        DateTimeOffset? earliest = null;
         for (var level = Math.Max(0, bestWaitingQueue); level < _queues - 1; level++)
         {
             DateTimeOffset? best = null;
-            foreach (var entry in _crossing[level])
+            var crossing = _crossing[level];
+            for (var i = 0; i < crossing.Count; i++)
             {
+                var entry = crossing[i];
                 if (best is { } b && entry.CrossesAt - Early > b)
                 {
                     break;
@@ -282,24 +287,27 @@ internal sealed class LasRunningIndex
                 }
             }
 
-            if (best is { } wake)
+            if (best is { } wake && (earliest is null || wake < earliest))
             {
-                wakeAt(wake);
+                earliest = wake;
             }
         }
+
+        return earliest;
     }
 
     /// <summary>When the first victim of <paramref name="level"/> still inside its minimum run gets out of it; null when none is.</summary>
-    public DateTimeOffset? FirstRipening(int level) => _unripe[level].Count > 0 ? _unripe[level].Min!.RipeAt : null;
+    public DateTimeOffset? FirstRipening(int level) => _unripe[level].Count > 0 ? _unripe[level][0].RipeAt : null;
 
     /// <summary>Preemptible running jobs of levels worse than <paramref name="queue"/>, worst first (deepest level, latest submission).</summary>
     public IEnumerable<(Job Job, int Queue)> WorseThan(int queue)
     {
         for (var level = _queues - 1; level > queue; level--)
         {
-            foreach (var entry in _victims[level].Reverse())
+            var victims = _victims[level];
+            for (var i = victims.Count - 1; i >= 0; i--)
             {
-                yield return (entry.Job, level);
+                yield return (victims[i].Job, level);
             }
         }
     }
@@ -382,7 +390,14 @@ internal sealed class LasRunningIndex
 
             entry.Base = service;
             entry.RipeAt = job.CurrentAttempt.StartedAt + _minRun;
-            entry.Nodes = [.. job.CurrentAttempt.Placement.Select(p => _nodeIndex.TryGetValue(p.Node, out var n) ? n : -1)];
+            var placement = job.CurrentAttempt.Placement;
+            var nodes = new int[placement.Count];
+            for (var at = 0; at < nodes.Length; at++)
+            {
+                nodes[at] = _nodeIndex.TryGetValue(placement[at].Node, out var n) ? n : -1;
+            }
+
+            entry.Nodes = nodes;
         }
 
         _byJob[job] = entry;
@@ -509,15 +524,50 @@ internal sealed class LasRunningIndex
         }
     }
 
-    private SortedSet<Entry>[] NewSets(Comparer<Entry> order)
+    private SortedEntries[] NewSets(Comparer<Entry> order)
     {
-        var sets = new SortedSet<Entry>[_queues];
+        var sets = new SortedEntries[_queues];
         for (var q = 0; q < _queues; q++)
         {
-            sets[q] = new SortedSet<Entry>(order);
+            sets[q] = new SortedEntries(order);
         }
 
         return sets;
+    }
+
+    /// <summary>
+    /// Entries in one order without duplicates, as a sorted set keeps them, in a list found by binary search:
+    /// read by position, so walking them allocates nothing (a sorted set's enumerator allocates a stack, and
+    /// the crossings were walked on every pass of a replay). A level holds at most the running jobs, a few
+    /// hundred, so moving the tail on a change costs less than a tree's node per entry.
+    /// </summary>
+    private sealed class SortedEntries(Comparer<Entry> order)
+    {
+        private readonly List<Entry> _entries = [];
+
+        public int Count => _entries.Count;
+
+        public Entry this[int index] => _entries[index];
+
+        public void Add(Entry entry)
+        {
+            var at = _entries.BinarySearch(entry, order);
+            if (at < 0)
+            {
+                _entries.Insert(~at, entry);
+            }
+        }
+
+        public void Remove(Entry entry)
+        {
+            var at = _entries.BinarySearch(entry, order);
+            if (at >= 0)
+            {
+                _entries.RemoveAt(at);
+            }
+        }
+
+        public void Clear() => _entries.Clear();
     }
 
     private sealed class Entry(Job job, int gpus)

@@ -12,8 +12,10 @@ namespace Stratum.Scheduling;
 /// </summary>
 internal sealed class QueuePass
 {
-    private readonly Dictionary<string, Project> _projects = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, ResourceVector> _usage = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Project> _projects;
+
+    // Made when a project with a quota first uses something: most passes of a replay have none.
+    private Dictionary<string, ResourceVector>? _usage;
 
     public QueuePass(ClusterSnapshot snapshot)
     {
@@ -21,10 +23,10 @@ internal sealed class QueuePass
         Free = snapshot.Capacity is { } capacity && ReferenceEquals(capacity.Nodes, snapshot.Nodes)
             ? capacity.Copy()
             : FreeCapacity.Build(snapshot.Nodes, snapshot.Running);
+        _projects = ProjectTable.For(snapshot.Projects);
         var anyQuota = false;
-        foreach (var project in snapshot.Projects)
+        foreach (var project in _projects.Values)
         {
-            _projects.TryAdd(project.Name, project);
             anyQuota |= !project.Quota.IsUnlimited;
         }
 
@@ -68,14 +70,14 @@ internal sealed class QueuePass
             return null;
         }
 
-        var problems = project.Quota.Exceeded(_usage.GetValueOrDefault(project.Name, ResourceVector.Zero), Request(job.Spec));
+        var problems = project.Quota.Exceeded(_usage?.GetValueOrDefault(project.Name, ResourceVector.Zero) ?? ResourceVector.Zero, Request(job.Spec));
         return problems.Count > 0 ? PendingReasons.AtQuota(project.Name, problems) : null;
     }
 
     /// <summary>Places the whole gang in what is free and records the start; on failure returns why, leaving <see cref="Free"/> as it was.</summary>
     public bool TryStart(Job job, out GangResult result)
     {
-        result = Placer.PlaceGang(Free, job.Spec);
+        result = Placer.PlaceGang(Free, job.Spec, countRejections: Explain);
         if (result.Placement is not { } placement)
         {
             return false;
@@ -110,19 +112,63 @@ internal sealed class QueuePass
     public static ResourceVector Request(JobSpec spec) => spec.Resources.Multiply(spec.Replicas);
 
     /// <summary>Accelerators of every type the whole gang holds.</summary>
-    public static int Accelerators(JobSpec spec)
-    {
-        var perReplica = 0;
-        foreach (var (_, count) in spec.Resources.Accelerators)
-        {
-            perReplica += count;
-        }
-
-        return perReplica * spec.Replicas;
-    }
+    /// <remarks>The vector keeps its total: walking its sorted map here, for every job a pass looks at, showed in replays.</remarks>
+    public static int Accelerators(JobSpec spec) => spec.Resources.AcceleratorCount * spec.Replicas;
 
     private bool HasQuota(string project) => _projects.TryGetValue(project, out var found) && !found.Quota.IsUnlimited;
 
-    private void AddUsage(JobSpec spec) =>
+    private void AddUsage(JobSpec spec)
+    {
+        _usage ??= new Dictionary<string, ResourceVector>(StringComparer.Ordinal);
         _usage[spec.Project] = _usage.GetValueOrDefault(spec.Project, ResourceVector.Zero).Add(Request(spec));
+    }
+
+    /// <summary>
+    /// The projects of a snapshot by name (the first of a name wins), kept for the next pass on this thread
+    /// while the same project records come in the same order: a replay hands in the same list on every pass,
+    /// and building the table afresh was a twelfth of what a LAS replay allocated. It is only read.
+    /// </summary>
+    private static class ProjectTable
+    {
+        [ThreadStatic]
+        private static (Project[] Source, Dictionary<string, Project> ByName)? _last;
+
+        public static Dictionary<string, Project> For(IReadOnlyList<Project> projects)
+        {
+            if (_last is { } last && Same(last.Source, projects))
+            {
+                return last.ByName;
+            }
+
+            var source = new Project[projects.Count];
+            var byName = new Dictionary<string, Project>(StringComparer.Ordinal);
+            for (var i = 0; i < source.Length; i++)
+            {
+                source[i] = projects[i];
+                byName.TryAdd(source[i].Name, source[i]);
+            }
+
+            _last = (source, byName);
+            return byName;
+        }
+
+        // Project records never change, so the same objects in the same order make the same table.
+        private static bool Same(Project[] source, IReadOnlyList<Project> projects)
+        {
+            if (projects.Count != source.Length)
+            {
+                return false;
+            }
+
+            for (var i = 0; i < source.Length; i++)
+            {
+                if (!ReferenceEquals(projects[i], source[i]))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+    }
 }

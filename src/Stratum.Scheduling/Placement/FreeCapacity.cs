@@ -12,13 +12,33 @@ namespace Stratum.Scheduling.Placement;
 /// </summary>
 internal sealed class FreeCapacity
 {
-    private readonly NodeFree[] _nodes;
+    // Null once recycled (see Recycle): any later use fails at once rather than reading another pass's nodes.
+    private NodeFree[] _nodes;
 
     // Whether _nodes[i] belongs to this instance alone and may be changed in place.
-    private readonly bool[] _owned;
+    private bool[] _owned;
+
+    // The arrays of the last capacity recycled on this thread, for the next clone of as many nodes: a replay
+    // copies the free capacity for each of its hundreds of thousands of passes.
+    [ThreadStatic]
+    private static (NodeFree[] Nodes, bool[] Owned)? _recycled;
+
+    // By node position: a node copy a recycled capacity owned, for the next copy of that node on this thread to
+    // write over (NodeFree.CopyInto checks it is a copy of the same node). A pass copies each node it starts a job on.
+    [ThreadStatic]
+    private static NodeFree?[]? _spareNodes;
 
     // Shared by all clones: the nodes never change names or order within a pass.
     private readonly Dictionary<string, int> _indexByName;
+
+    // Ownership handed back (see Recycle). On a clone: the capacity it was cloned from, while it is that one's
+    // latest clone. On that capacity: its latest clone, and which nodes it owned when it made it.
+    private FreeCapacity? _source;
+    private FreeCapacity? _latestClone;
+    private bool[]? _ownedAtClone;
+
+    // Whether this capacity was ever cloned: its clones may share its nodes, so it hands nothing back.
+    private bool _cloned;
 
     private FreeCapacity(NodeFree[] nodes, bool[] owned, Dictionary<string, int> indexByName)
     {
@@ -28,6 +48,9 @@ internal sealed class FreeCapacity
     }
 
     public IReadOnlyList<NodeFree> Nodes => _nodes;
+
+    /// <summary><see cref="Nodes"/> for loops that run for every node many times a pass: no interface call per node.</summary>
+    public ReadOnlySpan<NodeFree> NodeSpan => _nodes;
 
     /// <summary>
     /// Allocatable less the replicas of <paramref name="running"/>. A node named twice counts once
@@ -59,7 +82,7 @@ internal sealed class FreeCapacity
             _lastLayout = layout;
         }
 
-        return new FreeCapacity((NodeFree[])layout.Empty.Clone(), new bool[layout.Empty.Length], layout.IndexByName);
+        return new FreeCapacity(layout.Empty.AsSpan().ToArray(), new bool[layout.Empty.Length], layout.IndexByName);
     }
 
     // One per thread: passes on different threads (tests run in parallel) must not race on it.
@@ -71,8 +94,88 @@ internal sealed class FreeCapacity
     /// <summary>A copy that shares every node with this one until either changes it.</summary>
     public FreeCapacity Clone()
     {
+        _ownedAtClone ??= new bool[_owned.Length];
+        _owned.CopyTo(_ownedAtClone, 0);
         Array.Clear(_owned);
-        return new FreeCapacity((NodeFree[])_nodes.Clone(), new bool[_nodes.Length], _indexByName);
+        _cloned = true;
+        FreeCapacity clone;
+        if (_recycled is { } spare && spare.Nodes.Length == _nodes.Length)
+        {
+            _recycled = null;
+            _nodes.CopyTo(spare.Nodes, 0);
+            Array.Clear(spare.Owned);
+            clone = new FreeCapacity(spare.Nodes, spare.Owned, _indexByName);
+        }
+        else
+        {
+            clone = new FreeCapacity(_nodes.AsSpan().ToArray(), new bool[_nodes.Length], _indexByName);
+        }
+
+        // An earlier clone may still share nodes this one owned before it: only the latest hands back.
+        if (_latestClone is { } earlier)
+        {
+            earlier._source = null;
+        }
+
+        clone._source = this;
+        _latestClone = clone;
+        return clone;
+    }
+
+    /// <summary>
+    /// Hands this capacity's arrays to the next <see cref="Clone"/> on this thread, for a caller that is done
+    /// with it (a pass that has decided): it must not be used again, and any use fails. A replay's policy
+    /// copies the free capacity once a pass, and those copies were a tenth of what it allocated.
+    /// </summary>
+    public void Recycle()
+    {
+        if (_nodes is null)
+        {
+            return;
+        }
+
+        // Nodes this capacity owns are referenced by it alone (Clone gives up ownership of what it shares).
+        var spares = _spareNodes is { } kept && kept.Length == _nodes.Length ? kept : new NodeFree?[_nodes.Length];
+        for (var i = 0; i < _nodes.Length; i++)
+        {
+            if (_owned[i])
+            {
+                spares[i] = _nodes[i];
+            }
+        }
+
+        _spareNodes = spares;
+
+        // The capacity this was cloned from owned some nodes alone before the clone, which shared them since:
+        // with this clone gone (and no clone of it sharing them further) they are that one's alone again, so
+        // it changes them in place rather than copying each on its next change. The simulator's running
+        // capacity, copied for every pass and changed by every start and stop, copied nodes millions of times.
+        if (_source is { } source && ReferenceEquals(source._latestClone, this) && !_cloned && source._nodes is not null)
+        {
+            for (var i = 0; i < source._owned.Length; i++)
+            {
+                source._owned[i] |= source._ownedAtClone![i];
+            }
+
+            source._latestClone = null;
+        }
+
+        _source = null;
+        _recycled = (_nodes, _owned);
+        _nodes = null!;
+        _owned = null!;
+    }
+
+    /// <summary>
+    /// Keeps, on node number <paramref name="index"/> alone, only what is free both here and in <paramref name="other"/>
+    /// (that node changed on a copy): what <see cref="RestrictTo(FreeCapacity)"/> does with a clone that differs from this on that node only.
+    /// </summary>
+    public void RestrictTo(int index, NodeFree other)
+    {
+        if (!ReferenceEquals(_nodes[index], other))
+        {
+            Own(index).RestrictTo(other);
+        }
     }
 
     /// <summary>Hands out one replica's resources on node number <paramref name="index"/> of <see cref="Nodes"/>.</summary>
@@ -81,8 +184,10 @@ internal sealed class FreeCapacity
     /// <summary>Marks the resources of a running job's current placement as used.</summary>
     public void Hold(Job job)
     {
-        foreach (var replica in job.CurrentAttempt?.Placement ?? [])
+        var jobPlacement = job.CurrentAttempt?.Placement ?? [];
+        for (var at = 0; at < jobPlacement.Count; at++)
         {
+            var replica = jobPlacement[at];
             if (_indexByName.TryGetValue(replica.Node, out var index))
             {
                 Own(index).Hold(job.Spec.Resources, replica.AcceleratorIndices);
@@ -95,8 +200,10 @@ internal sealed class FreeCapacity
 
     public void Release(ResourceVector perReplica, IReadOnlyList<ReplicaPlacement> placement)
     {
-        foreach (var replica in placement)
+        // By index: a foreach over the interface allocated an enumerator for every job released.
+        for (var at = 0; at < placement.Count; at++)
         {
+            var replica = placement[at];
             if (_indexByName.TryGetValue(replica.Node, out var index))
             {
                 Own(index).Release(perReplica, replica.AcceleratorIndices);
@@ -120,7 +227,14 @@ internal sealed class FreeCapacity
     {
         if (!_owned[index])
         {
-            _nodes[index] = _nodes[index].Clone();
+            NodeFree? spare = null;
+            if (_spareNodes is { } spares && spares.Length == _nodes.Length)
+            {
+                spare = spares[index];
+                spares[index] = null;
+            }
+
+            _nodes[index] = _nodes[index].CopyInto(spare);
             _owned[index] = true;
         }
 

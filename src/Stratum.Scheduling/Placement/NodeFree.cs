@@ -106,8 +106,44 @@ internal sealed class NodeFree
         return new NodeFree(node, shape, node.Allocatable.CpuMillis, node.Allocatable.MemoryBytes, budget, freeCount, mask);
     }
 
+    // Arrays copied by hand rather than by Array.Clone, which goes through the runtime for each: a replay copies
+    // nodes millions of times.
     public NodeFree Clone() =>
-        new(Node, _shape, CpuMillis, MemoryBytes, (int[])_budget.Clone(), (int[])_freeCount.Clone(), (ulong[])_mask.Clone());
+        new(Node, _shape, CpuMillis, MemoryBytes, _budget.AsSpan().ToArray(), _freeCount.AsSpan().ToArray(), _mask.AsSpan().ToArray());
+
+    /// <summary>
+    /// This node's state written over <paramref name="reuse"/> when that is a copy of the same node (a working
+    /// copy its owner is done with), else a new copy: searches that try nodes over and over reuse their copies.
+    /// </summary>
+    public NodeFree CopyInto(NodeFree? reuse)
+    {
+        if (reuse is null || !ReferenceEquals(reuse.Node, Node) || !ReferenceEquals(reuse._shape, _shape) || ReferenceEquals(reuse, this))
+        {
+            return Clone();
+        }
+
+        reuse.CpuMillis = CpuMillis;
+        reuse.MemoryBytes = MemoryBytes;
+        _budget.AsSpan().CopyTo(reuse._budget);
+        _freeCount.AsSpan().CopyTo(reuse._freeCount);
+        _mask.AsSpan().CopyTo(reuse._mask);
+        return reuse;
+    }
+
+    /// <summary>Accelerators of every type that could be handed out now, summed (as <see cref="FreeAccelerators"/> over each type).</summary>
+    public int AllFreeAccelerators
+    {
+        get
+        {
+            var count = 0;
+            for (var slot = 0; slot < _budget.Length; slot++)
+            {
+                count += Math.Max(0, Math.Min(_budget[slot], _freeCount[slot]));
+            }
+
+            return count;
+        }
+    }
 
     public bool HasAcceleratorType(string type) => _shape.SlotOf(type) >= 0;
 
@@ -122,11 +158,14 @@ internal sealed class NodeFree
     public IReadOnlyList<int> Take(ResourceVector replica) => Take(ReplicaRequest.For(replica));
 
     /// <inheritdoc cref="Take(ResourceVector)"/>
-    public IReadOnlyList<int> Take(ReplicaRequest replica)
+    public IReadOnlyList<int> Take(ReplicaRequest replica) => Take(replica, collect: true)!;
+
+    /// <summary>As <see cref="Take(ReplicaRequest)"/>, without listing the indices (null) unless <paramref name="collect"/>: a promise of room needs none.</summary>
+    public IReadOnlyList<int>? Take(ReplicaRequest replica, bool collect)
     {
         CpuMillis -= replica.CpuMillis;
         MemoryBytes -= replica.MemoryBytes;
-        var indices = new List<int>();
+        var indices = collect ? new List<int>() : null;
         for (var t = 0; t < replica.Types.Count; t++)
         {
             var slot = _shape.SlotOf(replica.Types[t]);
@@ -144,7 +183,7 @@ internal sealed class NodeFree
                 {
                     var bit = BitOperations.TrailingZeroCount(_mask[start + w]);
                     _mask[start + w] &= ~(1UL << bit);
-                    indices.Add(_shape.Indices[slot][(w << 6) + bit]);
+                    indices?.Add(_shape.Indices[slot][(w << 6) + bit]);
                     taken++;
                 }
             }
@@ -153,7 +192,7 @@ internal sealed class NodeFree
             _budget[slot] -= count;
         }
 
-        indices.Sort();
+        indices?.Sort();
         return indices;
     }
 
