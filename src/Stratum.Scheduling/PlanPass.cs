@@ -42,12 +42,12 @@ internal sealed partial class PlanPass
     private readonly HashSet<long> _promised = [];
 
     // What the last TakeGang took: node numbers, device indices and (with a shadow) the shadow's amounts, by rank.
-    private readonly List<int> _gangNodes = [];
-    private readonly List<int[]> _gangDevices = [];
-    private readonly List<int[]> _gangShadow = [];
+    private readonly List<int> _gangNodes;
+    private readonly List<int[]> _gangDevices;
+    private readonly List<int[]> _gangShadow;
 
     // The what-if copies of the capacity this pass made (CopyOfIndex), handed to the next pass when it ends.
-    private readonly List<CapacityIndex> _copies = [];
+    private readonly List<CapacityIndex> _copies;
     private readonly List<StartDecision> _starts = [];
     private readonly List<(Job Job, ReplicaRequest Replica, IReadOnlyList<ReplicaPlacement> Placement)> _started = [];
     private readonly List<PreemptDecision> _preemptions = [];
@@ -64,7 +64,7 @@ internal sealed partial class PlanPass
     // Outcomes of full decisions by class, valid while _epoch (moved by every start, preemption and
     // reservation) stays where it was when they were recorded.
     private Outcome[] _decided = [];
-    private readonly Dictionary<long, Outcome> _decidedBeyond = [];
+    private Dictionary<long, Outcome>? _decidedBeyond;
     private long _epoch;
 
     // Starts and promised room so far in this pass: what was explained from untouched capacity holds only at 0.
@@ -79,7 +79,7 @@ internal sealed partial class PlanPass
     private int[]? _victimOrder;
     private int _victimCount;
     private int _preemptors;
-    private readonly Dictionary<string, HashSet<string>> _mates = new(StringComparer.Ordinal);
+    private Dictionary<string, HashSet<string>>? _mates;
     private long _matesVersion = -1;
 
     // Quota usage as it will be once this pass's victims have stopped: who borrows (reclaim, guaranteed
@@ -118,6 +118,11 @@ internal sealed partial class PlanPass
         _epoch = _scratch.NextEpoch;
         _failed = _scratch.Failed;
         _failed.Clear();
+        _gangNodes = _scratch.GangNodes;
+        _gangDevices = _scratch.GangDevices;
+        _gangShadow = _scratch.GangShadow;
+        _copies = _scratch.Copies;
+        _copies.Clear();
         _noPreemption = _scratch.NoPreemption;
         _noPreemption.Clear();
 
@@ -283,6 +288,16 @@ internal sealed partial class PlanPass
 
         _copies.Add(copy);
         return copy;
+    }
+
+    /// <summary>Gives back at once a copy made by <see cref="CopyOfIndex"/> that nothing holds (a trial): a search may try a copy per victim.</summary>
+    private void DoneWith(CapacityIndex copy)
+    {
+        if (_copies.Count > 0 && ReferenceEquals(_copies[^1], copy) && _scratch.Spares.Count < Scratch.MaxSpares)
+        {
+            _copies.RemoveAt(_copies.Count - 1);
+            _scratch.Spares.Add(copy);
+        }
     }
 
     private void WakeAt(DateTimeOffset at)
@@ -488,7 +503,7 @@ internal sealed partial class PlanPass
             }
             else
             {
-                _decidedBeyond[slot] = recorded;
+                (_decidedBeyond ??= [])[slot] = recorded;
             }
         }
     }
@@ -504,7 +519,7 @@ internal sealed partial class PlanPass
             return known.Stamp == _epoch + 1;
         }
 
-        if (slot >= FlatOutcomes && _decidedBeyond.TryGetValue(slot, out known))
+        if (slot >= FlatOutcomes && _decidedBeyond is not null && _decidedBeyond.TryGetValue(slot, out known))
         {
             return known.Stamp == _epoch + 1;
         }
@@ -826,7 +841,9 @@ internal sealed partial class PlanPass
             for (var i = victims.Count - 2; i >= 0; i--)
             {
                 var trial = Without(waitedFor, victims, skip: i);
-                if (Fits(trial, job, replica))
+                var fitsWithout = Fits(trial, job, replica);
+                DoneWith(trial);
+                if (fitsWithout)
                 {
                     victims.RemoveAt(i);
                     victimSlots.RemoveAt(i);
@@ -1239,10 +1256,11 @@ internal sealed partial class PlanPass
         var quota = AfterStops();
         if (_matesVersion != quota.Version)
         {
-            _mates.Clear();
+            _mates?.Clear();
             _matesVersion = quota.Version;
         }
 
+        _mates ??= new(StringComparer.Ordinal);
         if (!_mates.TryGetValue(project, out var mates))
         {
             mates = quota.CohortMates(project).Where(quota.IsBorrowing).ToHashSet(StringComparer.Ordinal);
@@ -1633,6 +1651,15 @@ internal sealed partial class PlanPass
 
         /// <summary>Copies of the capacity earlier passes are done with, to be written over (<see cref="CapacityIndex.Clone(CapacityIndex?)"/>).</summary>
         public List<CapacityIndex> Spares { get; } = [];
+
+        /// <summary>The copies of the capacity the pass holding this made so far (see <c>CopyOfIndex</c>).</summary>
+        public List<CapacityIndex> Copies { get; } = [];
+
+        public List<int> GangNodes { get; } = [];
+
+        public List<int[]> GangDevices { get; } = [];
+
+        public List<int[]> GangShadow { get; } = [];
 
         public Dictionary<ShapeKey, (string Reason, IReadOnlyDictionary<string, int> Rejections)> Failed { get; } = [];
 

@@ -22,8 +22,9 @@ internal sealed class QuotaLedger
     private readonly Dictionary<string, long[]> _usage = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<Project>> _cohorts;
     private readonly Dictionary<(string Project, string Type), int> _typeUsage = [];
-    private readonly Dictionary<string, Headroom> _rooms = new(StringComparer.Ordinal);
-    private readonly Dictionary<(string Project, long Cpu, long Memory, long Gpus), (string? Problem, bool WithinNominal)> _problems = [];
+    // Made on first use: a ledger is made for every pass, and most passes of a replay ask no project with a quota.
+    private Dictionary<string, Headroom>? _rooms;
+    private Dictionary<(string Project, long Cpu, long Memory, long Gpus), (string? Problem, bool WithinNominal)>? _problems;
     private long _problemsVersion = -1;
 
     /// <param name="snapshot">The projects and the running jobs whose usage counts.</param>
@@ -149,6 +150,7 @@ internal sealed class QuotaLedger
 
             // Jobs that do not fit repeat: in a full cluster most of the queue is the same few shapes of the
             // same projects, and formatting the same sentence for each was a tenth of a pass.
+            _problems ??= [];
             if (_problemsVersion != Version)
             {
                 _problems.Clear();
@@ -231,6 +233,7 @@ internal sealed class QuotaLedger
     /// </summary>
     private Headroom Room(Project project)
     {
+        _rooms ??= new(StringComparer.Ordinal);
         if (_rooms.TryGetValue(project.Name, out var cached) && cached.Version == Version)
         {
             return cached;
