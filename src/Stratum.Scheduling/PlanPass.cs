@@ -76,8 +76,10 @@ internal sealed partial class PlanPass
 
     // Built on the first preemption question: running jobs already stopping, and the rest in victim order.
     private List<int>? _stopping;
-    private int[]? _victimOrder;
+    private bool _victimsOrdered;
     private int _victimCount;
+    private int _victimHeap;
+    private int _victimTaken;
     private int _preemptors;
     private Dictionary<string, HashSet<string>>? _mates;
     private long _matesVersion = -1;
@@ -782,7 +784,7 @@ internal sealed partial class PlanPass
         }
 
         var table = Table();
-        if (_victimOrder is null)
+        if (!_victimsOrdered)
         {
             OrderVictims(table);
         }
@@ -800,7 +802,7 @@ internal sealed partial class PlanPass
         for (var e = 0; e < stoppingCount + _victimCount && !fits; e++)
         {
             var isVictim = e >= stoppingCount;
-            var slot = isVictim ? _victimOrder![e - stoppingCount] : _stopping[e];
+            var slot = isVictim ? VictimAt(e - stoppingCount) : _stopping[e];
             if (_promised.Count > 0 && _promised.Contains(table.Jobs[slot].Id))
             {
                 continue;
@@ -901,43 +903,84 @@ internal sealed partial class PlanPass
         // Ids are unique among running jobs, so an unstable sort by id is the order OrderBy gave.
         _stopping.Sort((a, b) => table.Jobs[a].Id.CompareTo(table.Jobs[b].Id));
 
-        // One sort of flat keys: a LINQ sort by four keys, on every pass that asks, was a tenth of a replay.
+        // The ripe jobs on a heap by victim key, taken off in order only as far as a walk goes (a walk that makes
+        // room stops after a few victims): sorting all of them on every pass whose search got past the bound was
+        // a twentieth of a replay. Keys are unique (the id breaks ties), so the order taken off is the sorted one.
         if (_scratch.Victims.Length < table.Count)
         {
             _scratch.Victims = new int[table.Count];
             _scratch.VictimKeys = new VictimKey[table.Count];
-            _scratch.VictimCount = 0;
+            _scratch.VictimOrder = new int[table.Count];
         }
 
-        var victimSlots = _scratch.Victims;
-        var victimKeys = _scratch.VictimKeys;
+        var slots = _scratch.Victims;
+        var keys = _scratch.VictimKeys;
         var ripe = 0;
         for (var i = 0; i < table.Count; i++)
         {
-            ripe += table.Ripe[i] ? 1 : 0;
+            if (table.Ripe[i])
+            {
+                slots[ripe] = i;
+                keys[ripe++] = VictimKeyOf(table, i);
+            }
         }
 
-        // The last pass's order, if it holds as many slots, all ripe now, still strictly ascending under
-        // today's keys, is the order a sort would give (distinct slots, as many as there are ripe jobs: the
-        // same set); sorting 15,000 running jobs again was a fifteenth of a pass over 10,000 nodes.
-        if (!(PassShortcuts.Enabled && _scratch.VictimCount == ripe && KeptVictimOrderHolds(table, ripe)))
+        for (var i = (ripe / 2) - 1; i >= 0; i--)
         {
-            ripe = 0;
-            for (var i = 0; i < table.Count; i++)
+            SiftVictim(i, ripe);
+        }
+
+        _victimHeap = ripe;
+        _victimCount = ripe;
+        _victimTaken = 0;
+        _victimsOrdered = true;
+    }
+
+    /// <summary>The <paramref name="k"/>-th ripe job in victim order (below <see cref="_victimCount"/>), taking victims off the heap as far as that.</summary>
+    private int VictimAt(int k)
+    {
+        var keys = _scratch.VictimKeys;
+        var slots = _scratch.Victims;
+        while (_victimTaken <= k)
+        {
+            _scratch.VictimOrder[_victimTaken++] = slots[0];
+            _victimHeap--;
+            keys[0] = keys[_victimHeap];
+            slots[0] = slots[_victimHeap];
+            SiftVictim(0, _victimHeap);
+        }
+
+        return _scratch.VictimOrder[k];
+    }
+
+    private void SiftVictim(int at, int count)
+    {
+        var keys = _scratch.VictimKeys;
+        var slots = _scratch.Victims;
+        var (key, slot) = (keys[at], slots[at]);
+        while (true)
+        {
+            var child = (2 * at) + 1;
+            if (child >= count)
             {
-                if (table.Ripe[i])
-                {
-                    victimSlots[ripe] = i;
-                    victimKeys[ripe++] = VictimKeyOf(table, i);
-                }
+                break;
             }
 
-            Array.Sort(victimKeys, victimSlots, 0, ripe);
+            if (child + 1 < count && keys[child + 1].CompareTo(keys[child]) < 0)
+            {
+                child++;
+            }
+
+            if (key.CompareTo(keys[child]) <= 0)
+            {
+                break;
+            }
+
+            (keys[at], slots[at]) = (keys[child], slots[child]);
+            at = child;
         }
 
-        _scratch.VictimCount = ripe;
-        _victimOrder = victimSlots;
-        _victimCount = ripe;
+        (keys[at], slots[at]) = (key, slot);
     }
 
     /// <summary>
@@ -966,28 +1009,6 @@ internal sealed partial class PlanPass
     {
         var job = table.Jobs[slot];
         return new VictimKey(job.Spec.Preemptible, job.Spec.Priority, _service is null ? 0 : table.BandAt(slot), table.StartedTicks[slot], job.Id);
-    }
-
-    private bool KeptVictimOrderHolds(RunningTable table, int count)
-    {
-        var slots = _scratch.Victims;
-        var keys = _scratch.VictimKeys;
-        for (var k = 0; k < count; k++)
-        {
-            var slot = slots[k];
-            if (slot >= table.Count || !table.Ripe[slot])
-            {
-                return false;
-            }
-
-            keys[k] = VictimKeyOf(table, slot);
-            if (k > 0 && keys[k - 1].CompareTo(keys[k]) >= 0)
-            {
-                return false;
-            }
-        }
-
-        return true;
     }
 
     private QuotaLedger AfterStops()
@@ -1630,8 +1651,8 @@ internal sealed partial class PlanPass
 
         public VictimKey[] VictimKeys { get; set; } = [];
 
-        /// <summary>How many of <see cref="Victims"/> the last pass sorted into victim order.</summary>
-        public int VictimCount { get; set; }
+        /// <summary>Ripe running jobs in victim order, as far as a pass took them off the heap in <see cref="Victims"/>.</summary>
+        public int[] VictimOrder { get; set; } = [];
 
         public RunningTable Table { get; } = new();
 
