@@ -72,6 +72,12 @@ internal sealed partial class PlanPass
         private long[] _lastEnd = [];
         private int[] _lastBand = [];
 
+        // Per slot, the clock range over which _lastBand is known to hold: from when it was worked out to (short of)
+        // when the service could reach the next threshold (a running job's service only grows with the clock).
+        private long[] _bandFrom = [];
+        private long[] _bandUntil = [];
+        private bool[] _serviceKnown = [];
+
         /// <summary>How many replicas the job has placed, and for the first its node number (-1 when unknown) and device indices held: most jobs have one.</summary>
         public int[] ReplicaCount { get; private set; } = [];
 
@@ -152,6 +158,7 @@ internal sealed partial class PlanPass
                 _band = new int[Jobs.Length];
                 Ripe = new bool[Jobs.Length];
                 Service = new double[Jobs.Length];
+                _serviceKnown = new bool[Jobs.Length];
             }
 
             var cutoff = (pass._snapshot.Now - pass._options.PreemptionCooldown).UtcTicks;
@@ -159,6 +166,7 @@ internal sealed partial class PlanPass
             {
                 Ripe[i] = !Stopping[i] && StartedTicks[i] <= cutoff;
                 _band[i] = -1;
+                _serviceKnown[i] = false;
             }
 
             return this;
@@ -216,6 +224,8 @@ internal sealed partial class PlanPass
                     _lastStart[slot] = _lastStart[last];
                     _lastEnd[slot] = _lastEnd[last];
                     _lastBand[slot] = _lastBand[last];
+                    _bandFrom[slot] = _bandFrom[last];
+                    _bandUntil[slot] = _bandUntil[last];
                     ReplicaCount[slot] = ReplicaCount[last];
                     FirstNode[slot] = FirstNode[last];
                     FirstDevices[slot] = FirstDevices[last];
@@ -247,6 +257,8 @@ internal sealed partial class PlanPass
                 _lastStart = Grow(_lastStart, size);
                 _lastEnd = Grow(_lastEnd, size);
                 _lastBand = Grow(_lastBand, size);
+                _bandFrom = Grow(_bandFrom, size);
+                _bandUntil = Grow(_bandUntil, size);
                 ReplicaCount = Grow(ReplicaCount, size);
                 FirstNode = Grow(FirstNode, size);
                 FirstDevices = Grow(FirstDevices, size);
@@ -309,6 +321,8 @@ internal sealed partial class PlanPass
                 _lastStart[slot] = row.LastStartTicks;
                 _lastEnd[slot] = row.HasAttempts ? row.LastEndTicks : long.MinValue;
                 _lastBand[slot] = 0;
+                _bandFrom[slot] = long.MaxValue;
+                _bandUntil[slot] = long.MinValue;
             }
         }
 
@@ -319,26 +333,63 @@ internal sealed partial class PlanPass
             return grown;
         }
 
-        /// <summary>The job's service band now (its attained service in <see cref="Service"/>); worked out on first ask.</summary>
+        /// <summary>
+        /// The job's service band now, worked out on first ask in a pass: from the band last worked out while the
+        /// clock is still short of when the service can reach the next threshold (see <see cref="_bandUntil"/>),
+        /// else from the service itself (<see cref="ServiceAt"/>), as RunningService sums it.
+        /// </summary>
         public int BandAt(int slot)
         {
             if (_band[slot] < 0)
             {
-                // RunningService's sum, from the parts kept by slot (no attempt: long.MinValue as the end).
-                var attained = 0.0;
-                var end = _lastEnd[slot];
-                if (end != long.MinValue)
+                var nowTicks = _pass!._snapshot.Now.UtcTicks;
+                if (nowTicks < _bandUntil[slot] && nowTicks >= _bandFrom[slot])
                 {
-                    end = end == long.MaxValue ? _pass!._snapshot.Now.UtcTicks : end;
-                    attained = _beforeLast[slot] + (_gpus[slot] * TimeSpan.FromTicks(end - _lastStart[slot]).TotalSeconds);
+                    _band[slot] = _lastBand[slot];
+                    return _band[slot];
                 }
 
-                Service[slot] = attained;
-                _lastBand[slot] = _pass!._service!.BandOf(attained, _lastBand[slot]);
-                _band[slot] = _lastBand[slot];
+                var service = _pass._service!;
+                var band = service.BandOf(ServiceAt(slot), _lastBand[slot]);
+                _lastBand[slot] = band;
+                _band[slot] = band;
+
+                // The band holds until the service can reach the next threshold: the tick it would, less a margin far
+                // above the sum's rounding (a ten-thousandth of a second), so that a pass before it may take the band
+                // as it is. A job holding no devices, or one in the last band, keeps its band.
+                _bandFrom[slot] = nowTicks;
+                _bandUntil[slot] = long.MaxValue;
+                var end = _lastEnd[slot];
+                if (end == long.MaxValue && _gpus[slot] > 0 && band < service.Bands - 1)
+                {
+                    // Ticks after the start in double (under 2^53 for any run shorter than 28 years), the start added exactly.
+                    var ticks = (service.UpperBound(band) - _beforeLast[slot]) / _gpus[slot] * TimeSpan.TicksPerSecond;
+                    _bandUntil[slot] = ticks < 1e15 ? _lastStart[slot] + (long)ticks - 1000 : long.MaxValue;
+                }
             }
 
             return _band[slot];
+        }
+
+        /// <summary>The job's attained service now (RunningService's sum, from the parts kept by slot; no attempt: 0), once per pass.</summary>
+        public double ServiceAt(int slot)
+        {
+            if (_serviceKnown[slot])
+            {
+                return Service[slot];
+            }
+
+            var attained = 0.0;
+            var end = _lastEnd[slot];
+            if (end != long.MinValue)
+            {
+                end = end == long.MaxValue ? _pass!._snapshot.Now.UtcTicks : end;
+                attained = _beforeLast[slot] + (_gpus[slot] * TimeSpan.FromTicks(end - _lastStart[slot]).TotalSeconds);
+            }
+
+            Service[slot] = attained;
+            _serviceKnown[slot] = true;
+            return attained;
         }
 
         /// <summary>The devices the whole gang holds, as <see cref="AttainedService.Gpus"/> counts them (with service bands).</summary>

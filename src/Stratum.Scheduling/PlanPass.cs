@@ -346,7 +346,7 @@ internal sealed partial class PlanPass
 
             if (_blockedBands[band] && band < _service!.Bands - 1 && gpus > 0)
             {
-                WakeAt(_snapshot.Now.AddSeconds(Math.Max(1, (_service.UpperBound(band) - table.Service[i]) / gpus)));
+                WakeAt(_snapshot.Now.AddSeconds(Math.Max(1, (_service.UpperBound(band) - table.ServiceAt(i)) / gpus)));
             }
         }
     }
