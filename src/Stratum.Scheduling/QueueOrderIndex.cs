@@ -556,7 +556,7 @@ internal sealed class QueueOrderIndex
 
         _changed = true;
         var g = GroupFor(job.Spec.Priority, band, job.Spec.Project);
-        _came[key.Id] = (g, key.Ticks);
+        Came(key.Id, g, key.Ticks);
         var (number, neutral) = _numbers.Of(job, classOf);
         Insert(_groups[g].Items, new Item(key.Ticks, key.Id, job, new JobFacts(number, neutral, _groups[g].Slot, job.Id, job.Spec.MaxRuntime)));
         return g;
@@ -570,15 +570,35 @@ internal sealed class QueueOrderIndex
         items.RemoveAt(Position(items, _keys[old]));
     }
 
-    // A job that left its place in the last merge (ids are unique in a queue); one that came since and leaves again was never in it.
+    // A job that left its place in the last merge (ids are unique in a queue); one that came since and leaves again was
+    // never in it. Past MaxMoved either way the last merge is not used, and nothing more is noted (a fresh queue).
     private void Went(long id)
     {
+        if (!_lastMergeUsable)
+        {
+            return;
+        }
+
         _came.Remove(id);
-        if (_gone.Count <= MaxMoved)
+        if (_gone.Count < MaxMoved)
         {
             _gone.Add(id);
         }
         else
+        {
+            _lastMergeUsable = false;
+        }
+    }
+
+    private void Came(long id, int group, long ticks)
+    {
+        if (!_lastMergeUsable)
+        {
+            return;
+        }
+
+        _came[id] = (group, ticks);
+        if (_came.Count > MaxMoved)
         {
             _lastMergeUsable = false;
         }
@@ -606,7 +626,7 @@ internal sealed class QueueOrderIndex
             _groupAt[found] = to;
             _changed = true;
             Went(item.Id);
-            _came[item.Id] = (to, item.Ticks);
+            Came(item.Id, to, item.Ticks);
         }
     }
 
@@ -749,6 +769,9 @@ internal sealed class ClassNumbers
     private readonly Dictionary<JobClass, int> _table = [];
     private readonly Dictionary<JobSpec, (int Class, int Neutral)> _bySpec = new(ReferenceEqualityComparer.Instance);
 
+    // By class number, the number of the same class without its project (-1 until worked out).
+    private readonly List<int> _neutral = [];
+
     public int Count => _table.Count;
 
     public bool IsFull => _bySpec.Count >= MaxSpecs;
@@ -761,14 +784,29 @@ internal sealed class ClassNumbers
         }
 
         var key = classOf(job);
-        numbers = (Number(key), Number(key with { Project = "" }));
+        var number = Number(key, out var added);
+
+        // A class's number without its project is worked out once per class, not per spec: hashing a class (its
+        // resource vector is a sorted map) twice for each of 100,000 new jobs doubled a fresh policy's first pass.
+        if (added)
+        {
+            _neutral.Add(-1);
+            _neutral[number] = Number(key with { Project = "" }, out _);
+            while (_neutral.Count < _table.Count)
+            {
+                _neutral.Add(-1);
+            }
+        }
+
+        numbers = (number, _neutral[number] < 0 ? number : _neutral[number]);
         _bySpec[job.Spec] = numbers;
         return numbers;
     }
 
-    private int Number(JobClass key)
+    private int Number(JobClass key, out bool added)
     {
-        if (!_table.TryGetValue(key, out var id))
+        added = !_table.TryGetValue(key, out var id);
+        if (added)
         {
             id = _table.Count;
             _table[key] = id;
