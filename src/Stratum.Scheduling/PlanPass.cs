@@ -145,7 +145,7 @@ internal sealed partial class PlanPass
         }
 
         _quota = new QuotaLedger(snapshot, layouts);
-        _pending = snapshot.ExplainPending && PassShortcuts.Enabled ? layouts.QueueOrder.Pending.Begin() : null;
+        _pending = snapshot.ExplainPending && PassShortcuts.Enabled ? layouts.Memory.Pending.Begin() : null;
     }
 
     public SchedulingDecisions Run()
@@ -454,8 +454,8 @@ internal sealed partial class PlanPass
 
         // Dominant share in flat sums: adding resource vectors (sorted maps) for every node and running
         // job was a fifth of a pass over 10,000 nodes. Kept while the nodes and running jobs are the same objects.
-        var (totalCpu, totalMemory, totalGpus) = _layouts.QueueOrder.FairShare.Allocatable(_snapshot.Nodes);
-        var usage = _layouts.QueueOrder.FairShare.Used(_snapshot.Running, _snapshot.Capacity);
+        var (totalCpu, totalMemory, totalGpus) = _layouts.Memory.FairShare.Allocatable(_snapshot.Nodes);
+        var usage = _layouts.Memory.FairShare.Used(_snapshot.Running, _snapshot.Capacity);
 
         foreach (var project in _snapshot.Projects)
         {
@@ -1341,7 +1341,7 @@ internal sealed partial class PlanPass
     private (DateTimeOffset End, Job Job)[] SortedEnds()
     {
         // By (end, id), from the ends kept between passes; those not after now end now, which orders them by id alone.
-        var byEnd = _layouts.QueueOrder.Ends.For(_snapshot.Running, _snapshot.RuntimeEstimates, _snapshot.Capacity);
+        var byEnd = _layouts.Memory.Ends.For(_snapshot.Running, _snapshot.RuntimeEstimates, _snapshot.Capacity);
         var now = _snapshot.Now;
         var sorted = new (DateTimeOffset End, Job Job)[byEnd.Length];
         var due = 0;
@@ -1486,7 +1486,7 @@ internal sealed partial class PlanPass
         }
 
         pending ??= last;
-        _pending?.End(_layouts.QueueOrder.Pending, pending);
+        _pending?.End(_layouts.Memory.Pending, pending);
         return pending;
     }
 

@@ -109,7 +109,7 @@ internal sealed class QueueOrderIndex
             _given = null;
             Diff(queued, now, service, classOf);
         }
-        else if (_given is null || !QueueOrderMemory.SameObjects(_given, queued))
+        else if (_given is null || !PassMemory.SameObjects(_given, queued))
         {
             // Reading every job's submit time to check the order, and sorting, is for a queue that changed:
             // a live server's queue of 100,000 comes back the same on most passes.

@@ -153,22 +153,6 @@ internal sealed class QueuePass
         }
 
         // Project records never change, so the same objects in the same order make the same table.
-        private static bool Same(Project[] source, IReadOnlyList<Project> projects)
-        {
-            if (projects.Count != source.Length)
-            {
-                return false;
-            }
-
-            for (var i = 0; i < source.Length; i++)
-            {
-                if (!ReferenceEquals(projects[i], source[i]))
-                {
-                    return false;
-                }
-            }
-
-            return true;
-        }
+        private static bool Same(Project[] source, IReadOnlyList<Project> projects) => PassMemory.SameObjects(source, projects);
     }
 }

@@ -63,7 +63,7 @@ internal sealed class QuotaLedger
     private void Follow(ClusterSnapshot snapshot, Placement.CapacityIndex.LayoutCache memory, Placement.RunningCapacity capacity)
     {
         var kept = memory.TakeFollowedUsage();
-        if (kept is not null && ReferenceEquals(kept.Capacity, capacity) && QueueOrderMemory.SameObjects(kept.Usage.Projects, snapshot.Projects)
+        if (kept is not null && ReferenceEquals(kept.Capacity, capacity) && PassMemory.SameObjects(kept.Usage.Projects, snapshot.Projects)
             && capacity.TryChangesSince(kept.Position, out var changes) && kept.Count + Placement.RunningCapacity.Net(changes) == snapshot.Running.Count)
         {
             Load(kept.Usage);

@@ -147,8 +147,8 @@ internal sealed class CapacityIndex
 
         internal void ReturnScratch(PlanPass.Scratch scratch) => Volatile.Write(ref _scratch, scratch);
 
-        /// <summary>The previous pass's queue order, which the planning pass reuses while it still holds.</summary>
-        internal QueueOrderMemory QueueOrder { get; } = new();
+        /// <summary>What the planning pass keeps from one pass to the next besides its scratch: fair-share sums, running ends, pending decisions.</summary>
+        internal PassMemory Memory { get; } = new();
 
         /// <summary>The free capacity the last pass built from <paramref name="running"/> on <paramref name="layout"/>, if it was these very job objects; never to be changed (clone it).</summary>
         internal CapacityIndex? Held(Layout layout, IReadOnlyList<Job> running)
@@ -207,23 +207,7 @@ internal sealed class CapacityIndex
         internal void FollowUsage(FollowedUsage usage) => Volatile.Write(ref _followedUsage, usage);
 
         private static bool Same<T>(T[] kept, IReadOnlyList<T> now)
-            where T : class
-        {
-            if (kept.Length != now.Count)
-            {
-                return false;
-            }
-
-            for (var i = 0; i < kept.Length; i++)
-            {
-                if (!ReferenceEquals(kept[i], now[i]))
-                {
-                    return false;
-                }
-            }
-
-            return true;
-        }
+            where T : class => PassMemory.SameObjects(kept, now);
 
         private sealed record Kept(Layout Layout, Job[] Running, CapacityIndex Index);
 
@@ -332,23 +316,7 @@ internal sealed class CapacityIndex
 
         public required ulong[][] Mask { get; init; }
 
-        public bool IsFor(IReadOnlyList<Node> nodes)
-        {
-            if (nodes.Count != _input.Length)
-            {
-                return false;
-            }
-
-            for (var i = 0; i < _input.Length; i++)
-            {
-                if (!ReferenceEquals(nodes[i], _input[i]))
-                {
-                    return false;
-                }
-            }
-
-            return true;
-        }
+        public bool IsFor(IReadOnlyList<Node> nodes) => PassMemory.SameObjects(_input, nodes);
 
         public static Layout Of(IReadOnlyList<Node> nodes)
         {

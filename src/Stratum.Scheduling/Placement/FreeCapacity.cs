@@ -267,22 +267,6 @@ internal sealed class FreeCapacity
         }
 
         // Node records never change, so the same node objects in the same order mean the same layout.
-        public bool IsFor(IReadOnlyList<Node> nodes)
-        {
-            if (nodes.Count != input.Length)
-            {
-                return false;
-            }
-
-            for (var i = 0; i < input.Length; i++)
-            {
-                if (!ReferenceEquals(nodes[i], input[i]))
-                {
-                    return false;
-                }
-            }
-
-            return true;
-        }
+        public bool IsFor(IReadOnlyList<Node> nodes) => PassMemory.SameObjects(input, nodes);
     }
 }

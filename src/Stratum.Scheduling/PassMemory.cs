@@ -7,7 +7,7 @@ namespace Stratum.Scheduling;
 /// <see cref="QueueOrderIndex"/>): the fair-share sums, the running jobs by expected end, the last pending
 /// decisions. Safe for concurrent passes: what is kept is immutable and replaced whole.
 /// </summary>
-internal sealed class QueueOrderMemory
+internal sealed class PassMemory
 {
     /// <summary>The fair-share sums from nodes and running jobs, which order keys are made of too.</summary>
     public FairShareSums FairShare { get; } = new();
@@ -59,7 +59,7 @@ internal sealed class FairShareSums
     public (double Cpu, double Memory, double Gpus) Allocatable(IReadOnlyList<Stratum.Core.Cluster.Node> nodes)
     {
         var kept = Volatile.Read(ref _allocatable);
-        if (PassShortcuts.Enabled && kept is not null && QueueOrderMemory.SameObjects(kept.Nodes, nodes))
+        if (PassShortcuts.Enabled && kept is not null && PassMemory.SameObjects(kept.Nodes, nodes))
         {
             return kept.Totals;
         }
@@ -97,7 +97,7 @@ internal sealed class FairShareSums
             return sums;
         }
 
-        if (PassShortcuts.Enabled && kept is not null && capacity is null && kept.Capacity is null && QueueOrderMemory.SameObjects(kept.Running, running))
+        if (PassShortcuts.Enabled && kept is not null && capacity is null && kept.Capacity is null && PassMemory.SameObjects(kept.Running, running))
         {
             return kept.Usage;
         }
@@ -177,7 +177,7 @@ internal sealed class RunningEnds
         }
 
         if (PassShortcuts.Enabled && last is not null && capacity is null && last.Capacity is null && ReferenceEquals(last.Estimates, estimates)
-            && QueueOrderMemory.SameObjects(last.Running, running))
+            && PassMemory.SameObjects(last.Running, running))
         {
             return last.Ends;
         }
