@@ -59,10 +59,26 @@ internal sealed class LeadershipReplica : IAsyncDisposable
             throw new InvalidOperationException($"{ProgramPath} is missing; the project must reference src/Stratum.Cli");
         }
 
+        // A port found free can be taken (an outgoing connection's ephemeral port) before the replica binds it:
+        // then it is started again on another, as a person would.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await StartOnceAsync(root, name, database, jobsDirectory, extraSettings, PostgresTestServer.UnusedPort());
+            }
+            catch (PortTakenException) when (attempt < 3)
+            {
+            }
+        }
+    }
+
+    private static async Task<LeadershipReplica> StartOnceAsync(string root, string name, string database, string jobsDirectory,
+        IReadOnlyDictionary<string, string>? extraSettings, int port)
+    {
         var dataDirectory = Path.Combine(root, name);
         Directory.CreateDirectory(dataDirectory);
         File.Delete(LocalConnection.PathIn(dataDirectory));
-        var port = PostgresTestServer.UnusedPort();
         var config = Path.Combine(root, name + ".yaml");
         var settings = new Dictionary<string, object>
         {
@@ -190,7 +206,8 @@ internal sealed class LeadershipReplica : IAsyncDisposable
             if (_process.HasExited)
             {
                 await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
-                throw new InvalidOperationException($"replica {Name} exited with code {_process.ExitCode} before it was ready:\n{Output}");
+                var why = $"replica {Name} exited with code {_process.ExitCode} before it was ready:\n{Output}";
+                throw Output.Contains("address already in use", StringComparison.Ordinal) ? new PortTakenException(why) : new InvalidOperationException(why);
             }
 
             if (LocalConnection.TryRead(DataDirectory) is { } connection)
@@ -215,4 +232,7 @@ internal sealed class LeadershipReplica : IAsyncDisposable
 
         throw new TimeoutException($"replica {Name} was not ready within {StartTimeout.TotalSeconds}s:\n{Output}");
     }
+
+    /// <summary>The replica could not bind the port it was given: another process took it after it was found free.</summary>
+    private sealed class PortTakenException(string message) : InvalidOperationException(message);
 }
