@@ -19,7 +19,7 @@ internal sealed partial class PlanPass
     /// <see cref="Scratch"/>; with a <see cref="RunningCapacity"/> it follows the caller's log of starts and stops
     /// instead of being filled again (slots are in no particular order: every use sorts by id or sums).
     /// </summary>
-    internal sealed class RunningTable
+    internal sealed partial class RunningTable
     {
         private readonly Dictionary<Job, int> _slotOf = new(ReferenceEqualityComparer.Instance);
 
@@ -145,6 +145,7 @@ internal sealed partial class PlanPass
                 }
 
                 _filledInOrder = true;
+                _gains = null;
             }
             else if (following)
             {
@@ -207,6 +208,7 @@ internal sealed partial class PlanPass
                 }
 
                 _rows.Remove(job);
+                LeaveGains(slot);
 
                 var last = --Count;
                 if (slot != last)
@@ -232,6 +234,7 @@ internal sealed partial class PlanPass
                     _slotOf[Jobs[slot]] = slot;
                 }
 
+                MoveGains(slot, last);
                 Jobs[last] = null!;
                 Rows[last] = null!;
             }
@@ -262,6 +265,7 @@ internal sealed partial class PlanPass
                 ReplicaCount = Grow(ReplicaCount, size);
                 FirstNode = Grow(FirstNode, size);
                 FirstDevices = Grow(FirstDevices, size);
+                GrowGains(size);
             }
 
             var attempt = job.CurrentAttempt;
@@ -297,6 +301,7 @@ internal sealed partial class PlanPass
 
             Project[slot] = project;
             _slotOf[job] = slot;
+            _gainCategory[slot] = UnknownGain;
             ReplicaCount[slot] = row.Nodes.Length;
             FirstNode[slot] = row.Nodes.Length > 0 ? row.Nodes[0] : -1;
             FirstDevices[slot] = row.Devices.Length > 0 ? row.Devices[0] : 0;

@@ -1103,9 +1103,52 @@ internal sealed partial class PlanPass
 
         var always = _scratch.Gain;
         var byBand = _scratch.GainByBand;
-        Array.Clear(always, 0, nodes);
-        Array.Clear(byBand, 0, nodes * bands);
         var table = Table();
+        var anyPromised = _promised.Count > 0;
+        _anyCohort ??= AnyCohort();
+        if (PassShortcuts.Enabled && !anyPromised && !_anyCohort.Value && mates.Count == 0)
+        {
+            var followed = table.FollowGains(priority, type, nodes, bands, _options.PreemptionCooldown);
+            Array.Copy(followed.Always, always, nodes);
+            Array.Copy(followed.ByBand, byBand, nodes * bands);
+            if (CheckFollowedGains)
+            {
+                FollowedGainsChecked++;
+                // Tests: the followed sums must be the long way's to the device, not merely never below them.
+                SumGainsOverTable(job, table, priority, type, mates, nodes, always, byBand);
+                if (!always.AsSpan(0, nodes).SequenceEqual(followed.Always) || !byBand.AsSpan(0, nodes * bands).SequenceEqual(followed.ByBand))
+                {
+                    throw new InvalidOperationException($"followed preemption gains differ from the running jobs' at {_snapshot.Now:O}");
+                }
+            }
+        }
+        else
+        {
+            SumGainsOverTable(job, table, priority, type, mates, nodes, always, byBand);
+        }
+
+        for (var k = bands - 2; k >= 0; k--)
+        {
+            for (var n = 0; n < nodes; n++)
+            {
+                byBand[(k * nodes) + n] += byBand[((k + 1) * nodes) + n];
+            }
+        }
+    }
+
+    /// <summary>Set by tests on their thread: every followed gain sum is checked against the long way (see <see cref="SumGains"/>).</summary>
+    [ThreadStatic]
+    internal static bool CheckFollowedGains;
+
+    /// <summary>How many followed gain sums were checked on this thread (tests: that the check ran at all).</summary>
+    [ThreadStatic]
+    internal static int FollowedGainsChecked;
+
+    /// <summary>The long way of <see cref="SumGains"/>: every running job through the walk's filter, band rows not yet summed.</summary>
+    private void SumGainsOverTable(Job job, RunningTable table, int priority, string type, HashSet<string> mates, int nodes, int[] always, int[] byBand)
+    {
+        Array.Clear(always, 0, nodes);
+        Array.Clear(byBand, 0, nodes * _blockedBands.Length);
         var anyPromised = _promised.Count > 0;
 
         var flags = ProjectFlags(table, job, mates);
@@ -1192,14 +1235,6 @@ internal sealed partial class PlanPass
                 {
                     into[offset + n] += Math.Max(budget, row.Devices[r]);
                 }
-            }
-        }
-
-        for (var k = bands - 2; k >= 0; k--)
-        {
-            for (var n = 0; n < nodes; n++)
-            {
-                byBand[(k * nodes) + n] += byBand[((k + 1) * nodes) + n];
             }
         }
     }

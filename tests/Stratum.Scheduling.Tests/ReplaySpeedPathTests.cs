@@ -67,6 +67,32 @@ public sealed class ReplaySpeedPathTests
     }
 
     /// <summary>
+    /// The preemption bound's gains followed from pass to pass (no cohorts, no quotas: the replay's case) equal, at
+    /// every question, the sums over every running job: checked inside the pass, as well as the decisions here.
+    /// </summary>
+    [Theory]
+    [InlineData(31)]
+    [InlineData(32)]
+    [InlineData(33)]
+    public void Schedule_DefaultFollowedGains_EqualTheSumsOverRunningJobs(int seed)
+    {
+        PlanPass.CheckFollowedGains = true;
+        PlanPass.FollowedGainsChecked = 0;
+        try
+        {
+            var (passes, _, _) = Replay(SchedulingPolicies.CreateForSimulation("default"), () => Reference(SchedulingPolicies.CreateForSimulation("default")),
+                seed, jobs: 160);
+
+            Assert.True(passes > 50, $"only {passes} passes");
+            Assert.True(PlanPass.FollowedGainsChecked > 20, $"the followed gains were checked only {PlanPass.FollowedGainsChecked} times");
+        }
+        finally
+        {
+            PlanPass.CheckFollowedGains = false;
+        }
+    }
+
+    /// <summary>
     /// Settings that make LAS promote and preempt often (a low promotion knob, low thresholds, a minimum
     /// run), so that promotions due while jobs wait, preempted jobs rejoining the queue and victims still
     /// inside their minimum run all happen many times in one small replay.
