@@ -19,10 +19,11 @@ internal sealed class QuotaLedger
 
     // Never changed once built: shared by the passes that see the same project objects (ProjectTable).
     private readonly Dictionary<string, Project> _projects;
-    private readonly Dictionary<string, long[]> _usage = new(StringComparer.Ordinal);
+    private Dictionary<string, long[]>? _usage;
     private readonly Dictionary<string, List<Project>> _cohorts;
-    private readonly Dictionary<(string Project, string Type), int> _typeUsage = [];
-    // Made on first use: a ledger is made for every pass, and most passes of a replay ask no project with a quota.
+    private Dictionary<(string Project, string Type), int>? _typeUsage;
+    // Made on first use (as are the usage tables): a ledger is made for every pass, and most passes of a replay ask
+    // no project with a quota.
     private Dictionary<string, Headroom>? _rooms;
     private Dictionary<(string Project, long Cpu, long Memory, long Gpus), (string? Problem, bool WithinNominal)>? _problems;
     private long _problemsVersion = -1;
@@ -92,20 +93,20 @@ internal sealed class QuotaLedger
     {
         foreach (var (project, used) in held.Usage)
         {
-            _usage[project] = (long[])used.Clone();
+            (_usage ??= new(StringComparer.Ordinal))[project] = (long[])used.Clone();
         }
 
         foreach (var (key, used) in held.TypeUsage)
         {
-            _typeUsage[key] = used;
+            (_typeUsage ??= [])[key] = used;
         }
 
         Version = held.Version;
     }
 
     private QuotaUsage Keep(Project[] projects, Job[] running) =>
-        new(projects, running, _usage.ToDictionary(kv => kv.Key, kv => (long[])kv.Value.Clone(), StringComparer.Ordinal),
-            new Dictionary<(string Project, string Type), int>(_typeUsage), Version);
+        new(projects, running, _usage?.ToDictionary(kv => kv.Key, kv => (long[])kv.Value.Clone(), StringComparer.Ordinal) ?? new(StringComparer.Ordinal),
+            _typeUsage is null ? [] : new Dictionary<(string Project, string Type), int>(_typeUsage), Version);
 
     /// <summary>Changes with every <see cref="Add"/> and <see cref="Remove"/>, so callers can cache what depends on usage.</summary>
     public long Version { get; private set; }
@@ -186,7 +187,7 @@ internal sealed class QuotaLedger
         {
             foreach (var (type, limit) in quota.AcceleratorsByType)
             {
-                var have = _typeUsage.GetValueOrDefault((project.Name, type));
+                var have = _typeUsage?.GetValueOrDefault((project.Name, type)) ?? 0;
                 var asked = spec.Resources.AcceleratorsOf(type) * spec.Replicas;
                 if (have + asked > limit)
                 {
@@ -351,6 +352,7 @@ internal sealed class QuotaLedger
         foreach (var type in project.Quota.AcceleratorsByType.Keys)
         {
             var key = (project.Name, type);
+            _typeUsage ??= [];
             _typeUsage[key] = _typeUsage.GetValueOrDefault(key) + (sign * job.Spec.Resources.AcceleratorsOf(type) * job.Spec.Replicas);
         }
 
@@ -359,6 +361,7 @@ internal sealed class QuotaLedger
 
     private long[] Usage(string project)
     {
+        _usage ??= new(StringComparer.Ordinal);
         if (!_usage.TryGetValue(project, out var used))
         {
             used = new long[Dimensions];
