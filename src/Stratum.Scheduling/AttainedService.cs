@@ -157,8 +157,49 @@ internal sealed class AttainedService
     /// enough for promotion; stops before adding attempt <paramref name="stopBefore"/> (whose start may
     /// still reset the count). Also the time run since the last reset and when the last counted attempt ended.
     /// </summary>
-    private (double Service, TimeSpan Ran, DateTimeOffset? LastEnd) Walk(Job job, int stopBefore, DateTimeOffset now) =>
-        Walk(job, Gpus(job.Spec), PromoteKnob, _thresholds.Length > 0 ? _thresholds[0] : double.PositiveInfinity, stopBefore, now);
+    private (double Service, TimeSpan Ran, DateTimeOffset? LastEnd) Walk(Job job, int stopBefore, DateTimeOffset now)
+    {
+        // Resumed after the ended attempts walked before for this job id (the same attempt records: a job's history
+        // only grows), so a job preempted hundreds of times is not walked from its first attempt on every start
+        // and requeue. The walk over the ended prefix is remembered for the next time.
+        var gpus = Gpus(job.Spec);
+        var first = _thresholds.Length > 0 ? _thresholds[0] : double.PositiveInfinity;
+        var attempts = job.Attempts;
+        var from = 0;
+        var state = default((double Service, TimeSpan Ran, DateTimeOffset? LastEnd));
+        if (_prefixes.TryGetValue(job.Id, out var kept) && kept.Count <= stopBefore && kept.Count <= attempts.Count
+            && ReferenceEquals(attempts[kept.Count - 1], kept.Last) && kept.Gpus == gpus)
+        {
+            (from, state) = (kept.Count, kept.State);
+        }
+
+        var ended = from;
+        while (ended < stopBefore && ended < attempts.Count && attempts[ended].EndedAt is not null)
+        {
+            ended++;
+        }
+
+        if (ended > from)
+        {
+            // Stopping before attempt `ended` may already apply its reset; the walk resumed there checks it again,
+            // which changes nothing (a reset leaves no service to reset).
+            state = Walk(job, gpus, PromoteKnob, first, ended, default, from, state);
+            from = ended;
+            if (_prefixes.Count >= MaxPrefixes)
+            {
+                _prefixes.Clear();
+            }
+
+            _prefixes[job.Id] = (ended, attempts[ended - 1], gpus, state);
+        }
+
+        return Walk(job, gpus, PromoteKnob, first, stopBefore, now, from, state);
+    }
+
+    // Bounds the prefixes kept for a long-lived server: past this many job ids they start again.
+    private const int MaxPrefixes = 200_000;
+
+    private readonly Dictionary<long, (int Count, JobAttempt Last, int Gpus, (double Service, TimeSpan Ran, DateTimeOffset? LastEnd) State)> _prefixes = [];
 
     /// <summary>
     /// The attempts' GPU-seconds in order (a running one up to <paramref name="now"/>), back to zero at an

@@ -51,6 +51,8 @@ internal sealed partial class PlanPass
 
         public long[] StartedTicks { get; private set; } = [];
 
+        public long[] Ids { get; private set; } = [];
+
         public int[] Priority { get; private set; } = [];
 
         public bool[] Preemptible { get; private set; } = [];
@@ -218,6 +220,7 @@ internal sealed partial class PlanPass
                     Requests[slot] = Requests[last];
                     Stopping[slot] = Stopping[last];
                     StartedTicks[slot] = StartedTicks[last];
+                    Ids[slot] = Ids[last];
                     Priority[slot] = Priority[last];
                     Preemptible[slot] = Preemptible[last];
                     Project[slot] = Project[last];
@@ -252,6 +255,7 @@ internal sealed partial class PlanPass
                 Requests = Grow(Requests, size);
                 Stopping = Grow(Stopping, size);
                 StartedTicks = Grow(StartedTicks, size);
+                Ids = Grow(Ids, size);
                 Priority = Grow(Priority, size);
                 Preemptible = Grow(Preemptible, size);
                 Project = Grow(Project, size);
@@ -290,6 +294,7 @@ internal sealed partial class PlanPass
             Requests[slot] = row.Request;
             Stopping[slot] = job.Stop is not null;
             StartedTicks[slot] = (attempt?.StartedAt ?? DateTimeOffset.MinValue).UtcTicks;
+            Ids[slot] = job.Id;
             Priority[slot] = job.Spec.Priority;
             Preemptible[slot] = job.Spec.Preemptible;
             if (!_projectNumbers.TryGetValue(job.Spec.Project, out var project))

@@ -477,8 +477,10 @@ internal sealed partial class PlanPass
     private void Decide(Job job, JobFacts facts, int position, int band)
     {
         // As EndsBefore, from the kept max runtime (which RuntimeEstimates.For answers first).
+        // Without estimates the kept max runtime is all there is: the job record is not read (a cache miss per job).
         var shadowed = _reservation is { } reservation
-            && !((facts.MaxRuntime ?? RuntimeEstimates.For(job, _snapshot.RuntimeEstimates)) is { } runtime && _snapshot.Now + runtime <= reservation.At);
+            && !((facts.MaxRuntime ?? (_snapshot.RuntimeEstimates is null ? null : RuntimeEstimates.For(job, _snapshot.RuntimeEstimates))) is { } runtime
+                && _snapshot.Now + runtime <= reservation.At);
         // By slot, stamped with the epoch they hold for (a tuple-keyed dictionary lookup per queued job cost more).
         var decidedBy = _neutral![facts.ProjectSlot] ? facts.Neutral : facts.Class;
         var slot = ((((long)decidedBy * 2) + (shadowed ? 1 : 0)) * _blockedBands.Length) + band;
@@ -1005,11 +1007,8 @@ internal sealed partial class PlanPass
         return flags;
     }
 
-    private VictimKey VictimKeyOf(RunningTable table, int slot)
-    {
-        var job = table.Jobs[slot];
-        return new VictimKey(job.Spec.Preemptible, job.Spec.Priority, _service is null ? 0 : table.BandAt(slot), table.StartedTicks[slot], job.Id);
-    }
+    private VictimKey VictimKeyOf(RunningTable table, int slot) =>
+        new(table.Preemptible[slot], table.Priority[slot], _service is null ? 0 : table.BandAt(slot), table.StartedTicks[slot], table.Ids[slot]);
 
     private QuotaLedger AfterStops()
     {
