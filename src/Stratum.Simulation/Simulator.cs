@@ -292,7 +292,7 @@ public static class Simulator
             {
                 State = JobState.Running,
                 UpdatedAt = now,
-                Attempts = [.. sim.Job.Attempts, new JobAttempt { Number = sim.Job.Attempts.Count + 1, Placement = placement, StartedAt = now }],
+                Attempts = AttemptHistory.Started(sim.Job.Attempts, new JobAttempt { Number = sim.Job.Attempts.Count + 1, Placement = placement, StartedAt = now }),
             };
             sim.RunningSlot = _running.Count;
             _running.Add(sim.Job);
@@ -358,22 +358,11 @@ public static class Simulator
                 State = state,
                 UpdatedAt = now,
                 Attempts = state == JobState.Succeeded ? []
-                    : Ended(sim.Job.Attempts, attempt with { EndedAt = now, ExitCode = null, Outcome = outcome }),
+                    : AttemptHistory.Ended(sim.Job.Attempts, attempt with { EndedAt = now, ExitCode = null, Outcome = outcome }),
             };
         }
 
         // The attempts with the last one replaced by its ended form.
-        private static JobAttempt[] Ended(IReadOnlyList<JobAttempt> attempts, JobAttempt ended)
-        {
-            var copy = new JobAttempt[attempts.Count];
-            for (var i = 0; i < copy.Length - 1; i++)
-            {
-                copy[i] = attempts[i];
-            }
-
-            copy[^1] = ended;
-            return copy;
-        }
 
         // One entry per instant: changes at the same instant overwrite the last entry.
         private void Busy(DateTimeOffset now, int change)
@@ -449,6 +438,104 @@ public static class Simulator
     /// front under FIFO, and a list moved every job behind it (tens of thousands) on each of 82,000 starts.
     /// Removing or inserting moves whichever side of the position is shorter.
     /// </summary>
+    /// <summary>
+    /// A job's attempts as one version of its record sees them: the first Count - 1 in an array shared by every version
+    /// of the job, the last held by the version itself (it is the running attempt in one version and the ended one in
+    /// the next). A start or an end makes a new version in constant time, where copying the attempts at each was the
+    /// largest allocation of a replay whose jobs are preempted hundreds of times. Only the newest version of a job
+    /// adds to the shared array, at the one place no older version reads from it (each reads below its own last).
+    /// </summary>
+    private sealed class AttemptHistory : IReadOnlyList<JobAttempt>
+    {
+        private readonly Shared _shared;
+        private readonly JobAttempt _last;
+
+        private AttemptHistory(Shared shared, int count, JobAttempt last)
+        {
+            _shared = shared;
+            Count = count;
+            _last = last;
+        }
+
+        public int Count { get; }
+
+        public JobAttempt this[int index] =>
+            (uint)index >= (uint)Count ? throw new ArgumentOutOfRangeException(nameof(index)) : index == Count - 1 ? _last : _shared.Items[index];
+
+        /// <summary><paramref name="attempts"/> and then <paramref name="started"/>.</summary>
+        public static IReadOnlyList<JobAttempt> Started(IReadOnlyList<JobAttempt> attempts, JobAttempt started)
+        {
+            var count = attempts.Count;
+            Shared shared;
+            if (attempts is AttemptHistory history && history._shared.Used == count - 1)
+            {
+                // The newest version: its last attempt joins the shared part, where no version reads yet.
+                shared = history._shared;
+                if (count > 0)
+                {
+                    shared.Add(history._last);
+                }
+            }
+            else
+            {
+                shared = new Shared(Math.Max(4, count * 2));
+                for (var i = 0; i < count; i++)
+                {
+                    shared.Add(attempts[i]);
+                }
+            }
+
+            return new AttemptHistory(shared, count + 1, started);
+        }
+
+        /// <summary><paramref name="attempts"/> with its last attempt replaced by <paramref name="ended"/>.</summary>
+        public static IReadOnlyList<JobAttempt> Ended(IReadOnlyList<JobAttempt> attempts, JobAttempt ended)
+        {
+            if (attempts is AttemptHistory history)
+            {
+                return new AttemptHistory(history._shared, history.Count, ended);
+            }
+
+            var copy = new JobAttempt[attempts.Count];
+            for (var i = 0; i < copy.Length - 1; i++)
+            {
+                copy[i] = attempts[i];
+            }
+
+            copy[^1] = ended;
+            return copy;
+        }
+
+        public IEnumerator<JobAttempt> GetEnumerator()
+        {
+            for (var i = 0; i < Count; i++)
+            {
+                yield return this[i];
+            }
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+        private sealed class Shared(int capacity)
+        {
+            public JobAttempt[] Items { get; private set; } = new JobAttempt[capacity];
+
+            public int Used { get; private set; }
+
+            public void Add(JobAttempt attempt)
+            {
+                if (Used == Items.Length)
+                {
+                    var grown = new JobAttempt[Items.Length * 2];
+                    Array.Copy(Items, grown, Used);
+                    Items = grown;
+                }
+
+                Items[Used++] = attempt;
+            }
+        }
+    }
+
     private sealed class SubmitOrderQueue : IReadOnlyList<Job>
     {
         private Job[] _items = new Job[16];
