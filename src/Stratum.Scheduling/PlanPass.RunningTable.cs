@@ -64,7 +64,8 @@ internal sealed partial class PlanPass
 
         private readonly Dictionary<string, int> _projectNumbers = new(StringComparer.Ordinal);
 
-        public double[] Service { get; private set; } = [];
+        // By slot, the service worked out in this pass (see ServiceAt).
+        private double[] _service = [];
 
         // With service bands, the parts of each job's service (see Row), flat by slot: reading them through every
         // running job's row on every pass was a twentieth of a replay.
@@ -111,7 +112,6 @@ internal sealed partial class PlanPass
             public long LastEndTicks { get; set; }
 
             public bool HasAttempts { get; set; }
-
         }
 
         public RunningTable Fill(PlanPass pass)
@@ -160,7 +160,7 @@ internal sealed partial class PlanPass
             {
                 _band = new int[Jobs.Length];
                 Ripe = new bool[Jobs.Length];
-                Service = new double[Jobs.Length];
+                _service = new double[Jobs.Length];
                 _serviceKnown = new bool[Jobs.Length];
             }
 
@@ -386,7 +386,7 @@ internal sealed partial class PlanPass
         {
             if (_serviceKnown[slot])
             {
-                return Service[slot];
+                return _service[slot];
             }
 
             var attained = 0.0;
@@ -397,7 +397,7 @@ internal sealed partial class PlanPass
                 attained = _beforeLast[slot] + (_gpus[slot] * TimeSpan.FromTicks(end - _lastStart[slot]).TotalSeconds);
             }
 
-            Service[slot] = attained;
+            _service[slot] = attained;
             _serviceKnown[slot] = true;
             return attained;
         }

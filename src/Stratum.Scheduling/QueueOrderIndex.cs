@@ -41,8 +41,6 @@ internal sealed class QueueOrderIndex
     private long _lastNow = long.MinValue;
     private bool _withBands;
 
-    // Whether a job joined, left or changed group since the last merge.
-    private bool _changed = true;
 
     // The merged order, each position as its group number (high half) and index in the group (low half): one
     // store per job, where five arrays of jobs, facts and bands were a tenth of a merge. And the heap of group
@@ -242,11 +240,6 @@ internal sealed class QueueOrderIndex
             _groups[g].Penalty = penaltyBySlot is null ? 0 : penaltyBySlot[_groups[g].Slot];
         }
 
-        if (!_changed && LastMergeHolds(agingPerHour, nowTicks))
-        {
-            return _merged;
-        }
-
         if (_orderedAt.Length < _count)
         {
             var size = Math.Max(_count, _orderedAt.Length * 2);
@@ -263,7 +256,6 @@ internal sealed class QueueOrderIndex
         _lastMergeUsable = true;
         if (fromLast >= 0)
         {
-            _changed = false;
             _merged = fromLast;
             return fromLast;
         }
@@ -294,33 +286,8 @@ internal sealed class QueueOrderIndex
             from = to;
         }
 
-        _changed = false;
         _merged = written;
         return written;
-    }
-
-    /// <summary>
-    /// Whether the last merge, of the same jobs in the same groups, is still in ascending order under this pass's
-    /// keys (penalties and aging move them): one key and comparison a job, where a merge also climbs the heap.
-    /// Keys are unique, so ascending is the order a merge would give.
-    /// </summary>
-    private bool LastMergeHolds(double agingPerHour, long nowTicks)
-    {
-        var previous = default(PlanPass.OrderKey);
-        for (var i = 0; i < _merged; i++)
-        {
-            var (g, ticks, id) = _mergedItems[i];
-            var group = _groups[g];
-            var key = PlanPass.OrderKey.For(group.Priority, _withBands ? group.Band : null, group.Penalty, agingPerHour, nowTicks, ticks, id);
-            if (i > 0 && previous.CompareTo(key) >= 0)
-            {
-                return false;
-            }
-
-            previous = key;
-        }
-
-        return true;
     }
 
     /// <summary>
@@ -331,6 +298,9 @@ internal sealed class QueueOrderIndex
     /// </summary>
     private int MergeFromLast(double agingPerHour, long nowTicks)
     {
+        // Nothing came or went (a live server's queue on most passes): the last merge stands if it still
+        // ascends, and is not written again.
+        var moved = _came.Count > 0 || _gone.Count > 0;
         if (_cursor.Length < _groups.Count)
         {
             _cursor = new int[Math.Max(_groups.Count, _cursor.Length * 2)];
@@ -375,7 +345,7 @@ internal sealed class QueueOrderIndex
                 next++;
             }
 
-            written = Place(written, g, ticks, id);
+            written = moved ? Place(written, g, ticks, id) : written + 1;
             previous = key;
             any = true;
         }
@@ -390,7 +360,11 @@ internal sealed class QueueOrderIndex
             return -1;
         }
 
-        (_mergedItems, _nextMerged) = (_nextMerged, _mergedItems);
+        if (moved)
+        {
+            (_mergedItems, _nextMerged) = (_nextMerged, _mergedItems);
+        }
+
         return written;
     }
 
@@ -554,7 +528,6 @@ internal sealed class QueueOrderIndex
             }
         }
 
-        _changed = true;
         var g = GroupFor(job.Spec.Priority, band, job.Spec.Project);
         Came(key.Id, g, key.Ticks);
         var (number, neutral) = _numbers.Of(job, classOf);
@@ -564,7 +537,6 @@ internal sealed class QueueOrderIndex
 
     private void Remove(int old)
     {
-        _changed = true;
         Went(_keys[old].Id);
         var items = _groups[_groupAt[old]].Items;
         items.RemoveAt(Position(items, _keys[old]));
@@ -624,8 +596,7 @@ internal sealed class QueueOrderIndex
             var to = GroupFor(from.Priority, 0, _projects[from.Slot]);
             Insert(_groups[to].Items, item);
             _groupAt[found] = to;
-            _changed = true;
-            Went(item.Id);
+                Went(item.Id);
             Came(item.Id, to, item.Ticks);
         }
     }
@@ -698,7 +669,6 @@ internal sealed class QueueOrderIndex
 
     private void Clear()
     {
-        _changed = true;
         _lastMergeUsable = false;
         _merged = 0;
         _gone.Clear();
@@ -790,12 +760,7 @@ internal sealed class ClassNumbers
         // resource vector is a sorted map) twice for each of 100,000 new jobs doubled a fresh policy's first pass.
         if (added)
         {
-            _neutral.Add(-1);
             _neutral[number] = Number(key with { Project = "" }, out _);
-            while (_neutral.Count < _table.Count)
-            {
-                _neutral.Add(-1);
-            }
         }
 
         numbers = (number, _neutral[number] < 0 ? number : _neutral[number]);
@@ -810,6 +775,7 @@ internal sealed class ClassNumbers
         {
             id = _table.Count;
             _table[key] = id;
+            _neutral.Add(-1);
         }
 
         return id;
